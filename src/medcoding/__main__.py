@@ -1,0 +1,3 @@
+from medcoding.cli import main
+
+raise SystemExit(main())

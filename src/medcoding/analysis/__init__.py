@@ -1,0 +1,1 @@
+"""The study's analyses, one module each, every one returning tidy DataFrames."""

@@ -1,0 +1,1 @@
+"""Cohorts: the data contract, the synthetic population, the MIMIC-IV adapter, preprocessing."""
