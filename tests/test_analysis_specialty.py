@@ -1,0 +1,59 @@
+"""medcoding.analysis.specialty: micro F1 per department and the median per specialty."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medcoding.analysis import specialty
+from medcoding.analysis.inputs import from_frames
+
+
+def make_inputs():
+    split = pd.DataFrame({
+        "course_id": [f"c{i}" for i in range(7)],
+        "specialty": ["S1", "S1", "S1", "S1", "S2", "S2", "S2"],
+        "department": ["d1", "d1", "d2", "d2", "d3", "d3", "d4"],
+        "codes_l3": [["E11"], ["I10"], ["E11"], ["I10"], ["I10"], ["E11", "I10"], ["E11"]],
+        "primary_l3": ["E11", "I10", "E11", "I10", "I10", "E11", "E11"],
+    })
+    scores = np.array([[0.9, 0.0],    # d1: tp
+                       [0.6, 0.2],    # d1: fp E11, fn I10 -> F1 2/4
+                       [0.8, 0.0],    # d2: tp
+                       [0.0, 0.0],    # d2: fn -> F1 2/3
+                       [0.0, 0.7],    # d3: tp
+                       [0.7, 0.7],    # d3: 2 tp -> F1 1
+                       [0.0, 0.0]],   # d4: fn -> F1 0 (1 course)
+                      dtype=np.float32)  # [courses, labels]
+    return from_frames(split, scores, ["E11", "I10"])
+
+
+def test_department_f1_by_hand():
+    table = specialty.department_f1(make_inputs(), threshold=0.5, min_courses=2)
+    assert table["department"].tolist() == ["d3", "d2", "d1", "d4"]
+    assert table["f1_micro"].tolist() == pytest.approx([1.0, 2 / 3, 0.5, 0.0])
+    assert table["courses"].tolist() == [2, 2, 2, 1]
+    assert table["included"].tolist() == [True, True, True, False]
+
+
+def test_specialty_medians_and_range():
+    departments = specialty.department_f1(make_inputs(), threshold=0.5, min_courses=2)
+    medians = specialty.specialty_medians(departments)
+    assert medians["specialty"].tolist() == ["S2", "S1"]
+    assert medians["median_f1"].tolist() == pytest.approx([1.0, (0.5 + 2 / 3) / 2])
+    assert medians["departments"].tolist() == [1, 2]
+    extremes = specialty.specialty_range(medians)
+    assert extremes["high"] == ("S2", pytest.approx(1.0))
+    assert extremes["low"][0] == "S1"
+
+
+def test_no_department_reaches_minimum():
+    departments = specialty.department_f1(make_inputs(), threshold=0.5, min_courses=100)
+    assert not departments["included"].any() and len(departments) == 4
+    medians = specialty.specialty_medians(departments)
+    assert medians.empty and "median_f1" in medians.columns
+    assert specialty.specialty_range(medians) == {"low": None, "high": None, "specialties": 0}
+
+
+def test_truth_reference_needs_synthetic_cohort():
+    with pytest.raises(ValueError, match="true_l3"):
+        specialty.department_f1(make_inputs(), reference="truth")

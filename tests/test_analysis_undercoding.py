@@ -1,0 +1,131 @@
+"""medcoding.analysis.undercoding: sweeps, flagged cases and their truth, review sheets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medcoding.analysis import undercoding
+from medcoding.analysis.inputs import from_frames
+
+LABELS = ["E66", "I10", "X60", "X61"]
+
+
+def make_inputs(synthetic: bool = True):
+    """Six courses; X60-X84 scores chosen so each boundary changes one thing.
+
+    c0 human X60 (0.6), c1 human X61 (0.08), c2 human X60 primary (0.01), c3 uncoded but truly
+    X60 with explicit evidence (0.3), c4 uncoded, a negated X60 mention only (0.07), c5 nothing.
+    """
+    split = pd.DataFrame({
+        "course_id": [f"c{i}" for i in range(6)],
+        "patient_id": [f"p{i}" for i in range(6)],
+        "specialty": ["emergency"] * 6,
+        "department": ["ED1"] * 6,
+        "text": [f"note {i}" for i in range(6)],
+        "codes_l3": [["T39", "X60"], ["S61", "X61"], ["X60"], ["T42"], ["I10"], ["E66"]],
+        "primary_l3": ["T39", "S61", "X60", "T42", "I10", "E66"],
+        "true_l3": [["T39", "X60"], ["S61", "X61"], ["X60"], ["T42", "X60"], ["I10"], ["E66"]],
+        "true_full": [["T39.1", "X60.0"], ["S61.0", "X61.9"], ["X60.9"], ["T42.4", "X60.0"],
+                      ["I10.9"], ["E66.0"]],
+        "true_evidence": [["explicit", "explicit"], ["explicit", "implicit"], ["buried"],
+                          ["explicit", "explicit"], ["explicit"], ["explicit"]],
+        "true_primary_full": ["T39.1", "S61.0", "X60.9", "T42.4", "I10.9", "E66.0"],
+        "distractor_l3": [[], [], [], [], ["X60"], []],
+    })
+    if not synthetic:
+        split = split.drop(columns=[c for c in split.columns if c.startswith(("true", "distr"))])
+    scores = np.zeros((6, 4), dtype=np.float32)  # [courses, labels]
+    scores[:, 2] = [0.6, 0.02, 0.01, 0.3, 0.07, 0.0]
+    scores[:, 3] = [0.1, 0.08, 0.0, 0.0, 0.0, 0.0]
+    scores[:, 0] = [0, 0, 0, 0, 0, 0.9]
+    return from_frames(split, scores, LABELS)
+
+
+def test_sweep_counts_by_hand():
+    table = undercoding.sweep(make_inputs(), "X60-X85", thresholds=(0.5, 0.1, 0.05, 0.01))
+    assert table["range_labels"].tolist() == [2, 2, 2, 2]
+    assert table["human_cases"].tolist() == [3, 3, 3, 3]
+    assert table["detected"].tolist() == [1, 1, 2, 3]
+    assert table["detection_rate"].tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3, 1.0])
+    assert table["flagged_uncoded"].tolist() == [0, 1, 2, 2]
+    assert table["true_cases"].tolist() == [4, 4, 4, 4]
+    assert table["flagged_uncoded_true"].tolist() == [0, 1, 1, 1]
+    assert np.isnan(table["true_share"].iloc[0])
+    assert table["true_share"].iloc[1:].tolist() == pytest.approx([1.0, 0.5, 0.5])
+    low, high = undercoding.wilson_interval(1, 2)
+    assert table["true_share_low"].iloc[2] == pytest.approx(low)
+    assert table["true_share_high"].iloc[2] == pytest.approx(high)
+
+
+def test_sweep_on_real_cohort_has_no_truth_columns():
+    table = undercoding.sweep(make_inputs(synthetic=False), "X60-X84", thresholds=(0.5,))
+    assert "true_share" not in table.columns
+    assert table["detected"].tolist() == [1]
+
+
+def test_sweep_range_without_labels_detects_nothing():
+    table = undercoding.sweep(make_inputs(), "F32-F33", thresholds=(0.5, 0.01))
+    assert table["range_labels"].tolist() == [0, 0]
+    assert table["human_cases"].tolist() == [0, 0]
+    assert table["flagged_uncoded"].tolist() == [0, 0]
+    assert table["detection_rate"].isna().all()
+
+
+def test_sweeps_stack_ranges():
+    table = undercoding.sweeps(make_inputs(), ["X60-X84", "E66"], thresholds=(0.5,))
+    assert table["range"].tolist() == ["X60-X84", "E66"]
+    assert table["detection_rate"].tolist() == pytest.approx([1 / 3, 1.0])
+
+
+def test_wilson_interval_reference_values():
+    # Reference values: Wilson (1927) score interval, z = 1.96.
+    assert undercoding.wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert undercoding.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    # 43/50: centre 0.8343, half-width 0.0962 (worked by hand).
+    assert undercoding.wilson_interval(43, 50) == pytest.approx((0.7381, 0.9305), abs=1e-4)
+    assert all(np.isnan(undercoding.wilson_interval(0, 0)))
+
+
+def test_flagged_evidence_splits_true_and_distractor():
+    table = undercoding.flagged_evidence(make_inputs(), "X60-X84", threshold=0.05)
+    assert table[["truly_present", "evidence", "cases"]].values.tolist() == [
+        [True, "explicit", 1], [False, "distractor", 1]]
+    assert table["share"].tolist() == pytest.approx([0.5, 0.5])
+    empty = undercoding.flagged_evidence(make_inputs(), "X60-X84", threshold=0.99)
+    assert empty.empty and "evidence" in empty.columns
+
+
+def test_case_evidence_takes_strongest_and_distractor_kind():
+    inputs = make_inputs()
+    evidence = undercoding.case_evidence(inputs, "X60-X84").tolist()
+    assert evidence == ["explicit", "implicit", "buried", "explicit", "distractor", "none"]
+    split = inputs.split.assign(distractor_kind=[[], [], [], [], ["negation"], []])
+    kinds = undercoding.case_evidence(from_frames(split, inputs.scores, LABELS), "X60-X84")
+    assert kinds.iloc[4] == "distractor: negation"
+
+
+def test_case_evidence_needs_truth():
+    with pytest.raises(ValueError, match="synthetic"):
+        undercoding.case_evidence(make_inputs(synthetic=False), "X60-X84")
+
+
+def test_secondary_share():
+    split = make_inputs().split
+    result = undercoding.secondary_share(split["codes_l3"], split["primary_l3"], "X60-X84")
+    assert result == {"range": "X60-X84", "cases": 3, "secondary": 2,
+                      "secondary_share": pytest.approx(2 / 3)}
+
+
+def test_review_sheet_samples_flagged_uncoded_without_text():
+    inputs = make_inputs()
+    sheet = undercoding.review_sheet(inputs, "X60-X84", threshold=0.05, sample_size=10, seed=1)
+    assert sheet["course_id"].tolist() == ["c3", "c4"]
+    assert "text" not in sheet.columns and "true_l3" not in sheet.columns
+    assert sheet["top_code"].tolist() == ["X60", "X60"]
+    assert sheet["range_score"].tolist() == pytest.approx([0.3, 0.07], abs=1e-4)
+    assert sheet[["genuine", "evidence", "comment"]].eq("").all().all()
+    one = undercoding.review_sheet(inputs, "X60-X84", threshold=0.05, sample_size=1, seed=1)
+    again = undercoding.review_sheet(inputs, "X60-X84", threshold=0.05, sample_size=1, seed=1)
+    assert one.equals(again) and len(one) == 1
+    with_text = undercoding.review_sheet(inputs, "X60-X84", 0.05, include_text=True)
+    assert with_text["text"].tolist() == ["note 3", "note 4"]
