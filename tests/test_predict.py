@@ -1,0 +1,80 @@
+"""Prediction: Coder, top-k suggestions, prediction files, the predict command."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from prepared_fixture import one_thread, trigger_words, write_prepared
+
+from medcoding.predict import Coder, load_predictions, main, predict_split, save_predictions
+from medcoding.train import TrainConfig, train
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    with one_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    prepared = write_prepared(root / "prepared", n_train=96, n_val=16, n_test=12, median_words=30)
+    train(prepared, root / "model", TrainConfig(encoder="tiny", epochs=3, learning_rate=2e-3,
+                                                batch_size=16, warmup_fraction=0.0,
+                                                progress=False))
+    return root
+
+
+def test_save_and_load_predictions_round_trip(tmp_path):
+    scores = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    labels = ["E66", "I10", "J18"]
+    path = save_predictions(tmp_path, "test", ["a", "b", "c", "d", "e"], scores, labels)
+    assert path == tmp_path / "test.parquet"
+    assert [p.name for p in tmp_path.iterdir()] == ["test.parquet"]  # no temporary files left
+    loaded = load_predictions(tmp_path, "test")
+    assert loaded.labels == labels and loaded.course_ids.tolist() == list("abcde")
+    assert loaded.scores.dtype == np.float16 and loaded.scores.shape == (5, 3)
+    np.testing.assert_array_equal(loaded.scores, scores.astype(np.float16))
+    with pytest.raises(ValueError, match="expected"):
+        save_predictions(tmp_path, "val", ["a"], scores, labels)
+    with pytest.raises(FileNotFoundError, match="medcoding predict"):
+        load_predictions(tmp_path, "val")
+
+
+def test_coder_scores_and_suggests(model_dir):
+    coder = Coder.from_pretrained(model_dir / "model")
+    assert coder.labels == sorted(coder.labels) and len(coder.labels) == 10  # level 3
+    test = pd.read_parquet(model_dir / "prepared" / "test.parquet")
+    scores = coder.score(test)
+    assert scores.shape == (12, 10) and scores.dtype == np.float32
+    assert ((scores >= 0) & (scores <= 1)).all()
+    np.testing.assert_allclose(coder.score(test.iloc[::-1])[::-1], scores, atol=1e-6)
+    suggestions = coder.suggest("e660alpha e660beta patient stable", k=4)
+    assert list(suggestions.columns) == ["code", "title", "score", "above_threshold"]
+    assert len(suggestions) == 4 and suggestions["score"].is_monotonic_decreasing
+    assert suggestions["title"].map(type).eq(str).all()
+    with pytest.raises(ValueError, match="'text' column"):
+        coder.score(pd.DataFrame({"note": ["x"]}))
+
+
+def test_predict_split_writes_float16_scores(model_dir, tmp_path):
+    predict_split(model_dir / "model", model_dir / "prepared", "test", tmp_path)
+    loaded = load_predictions(tmp_path, "test")
+    test = pd.read_parquet(model_dir / "prepared" / "test.parquet")
+    assert loaded.course_ids.tolist() == test["course_id"].tolist()
+    coder = Coder.from_pretrained(model_dir / "model")
+    np.testing.assert_allclose(loaded.scores.astype(np.float32), coder.score(test), atol=1e-3)
+
+
+def test_predict_command(model_dir, tmp_path, capsys):
+    text = " ".join(trigger_words("I21.0") + ["patient", "stable"])
+    assert main(["--model", str(model_dir / "model"), "--text", text, "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "# text" and len(lines) == 4
+    notes = tmp_path / "notes.parquet"
+    pd.DataFrame({"course_id": ["n1", "n2"], "text": [text, "fever"]}).to_parquet(notes)
+    assert main(["--model", str(model_dir / "model"), "--input", str(notes)]) == 0
+    assert capsys.readouterr().out.count("# n") == 2
+    assert main(["--model", str(model_dir / "model"), "--split", "val", "--prepared",
+                 str(model_dir / "prepared"), "--out", str(tmp_path / "pred")]) == 0
+    assert load_predictions(tmp_path / "pred", "val").scores.shape == (16, 10)
