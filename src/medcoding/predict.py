@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from medcoding.encoding import encode_texts, load_tokenizer
 from medcoding.io import atomic_path, read_json
@@ -196,7 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepared", type=Path, help="prepared-split directory (with --split)")
     parser.add_argument("--out", type=Path, help="prediction folder (with --split)")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     coder = Coder.from_pretrained(args.model)
     if args.split:
         if args.prepared is None or args.out is None:

@@ -587,6 +587,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None,
                         help=f"learning rate (default {defaults.learning_rate}, the study's; "
                         f"{TINY_LEARNING_RATE} for the randomly initialised tiny encoder)")
+    parser.add_argument("--head-lr", type=float, default=None,
+                        help="learning rate of the label-attention head (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--token-budget", type=int, default=defaults.token_budget)
     parser.add_argument("--patience", type=int, default=defaults.patience)
@@ -606,7 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         TINY_LEARNING_RATE if args.encoder == "tiny" else TrainConfig.learning_rate)
     config = TrainConfig(
         encoder=args.encoder, level=args.level, train_size=args.train_size, epochs=args.epochs,
-        learning_rate=learning_rate, batch_size=args.batch_size, token_budget=args.token_budget,
+        learning_rate=learning_rate, head_learning_rate=args.head_lr,
+        batch_size=args.batch_size, token_budget=args.token_budget,
         patience=args.patience, seed=args.seed, bf16=not args.no_bf16,
         checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps)
     started = time.perf_counter()

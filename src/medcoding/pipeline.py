@@ -1,0 +1,552 @@
+"""The book pipeline: run a profile's notebooks with papermill, then build the Jupyter Book.
+
+``medcoding run --profile NAME [-p KEY VALUE ...]`` does, in order:
+
+1. load ``params/NAME.yaml`` (a flat mapping of papermill parameters; ``extends: OTHER`` starts
+   from another profile) and apply the ``-p`` overrides (values parsed as YAML, so ``2000`` is an
+   int and ``'["F32-F33"]'`` a list);
+2. stage a copy of the book in ``<run_dir>/book/`` (``_config.yml``, the prose in ``book/``, and a
+   ``_toc.yml`` that lists only the notebooks present in ``notebooks/``);
+3. execute each notebook of ``_toc.yml`` in order with papermill into
+   ``<run_dir>/book/notebooks/``, passing it only the parameters it declares. A step is skipped
+   when its key (hash of the notebook source, its parameters and the keys of the steps it
+   depends on) equals the key recorded in ``<run_dir>/steps/NAME.json`` by its last successful
+   run. A notebook is executed into a temporary file and renamed on success, so a failing
+   notebook leaves the previous good output in place; the failed copy is kept as
+   ``<run_dir>/steps/NAME.failed.ipynb`` and the run stops with the failing cell shown;
+4. ``jupyter-book build <run_dir>/book -W -n --keep-going``: the HTML is in
+   ``<run_dir>/book/_build/html``.
+
+``--validate-only`` re-executes the executed notebooks with nbval instead (same seed, same
+numbers). A notebook states which earlier steps it reads in its metadata
+(``{"medcoding": {"depends_on": ["01_cohort"]}}``); without that it depends on every earlier step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medcoding.io import atomic_path, read_json, write_json, write_text
+
+BOOK_FILES = ("_config.yml", "book")
+NBVAL_SANITIZE = "nbval_sanitize.cfg"
+#: Environment of the notebook kernels: no progress bars or library chatter in the outputs, which
+#: nbval compares text by text (progress bars hold timings).
+QUIET_KERNEL_ENV = {
+    "TQDM_DISABLE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class PipelineError(RuntimeError):
+    """A problem with a profile, an override or a notebook, worded for the analyst."""
+
+
+class StepFailed(PipelineError):
+    """A notebook raised: the message names the cell; ``peak_mb`` is the kernel's peak memory."""
+
+    def __init__(self, peak_mb: float, message: str) -> None:
+        super().__init__(message)
+        self.peak_mb = peak_mb
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook of the book, in ``_toc.yml`` order."""
+
+    name: str  # "01_cohort"
+    source: Path  # notebooks/01_cohort.ipynb in the project
+    depends_on: tuple[str, ...]
+
+
+@dataclass
+class StepResult:
+    """What happened to one step: ``ran``, ``skipped``, ``missing`` or ``failed``."""
+
+    name: str
+    status: str
+    key: str = ""
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunReport:
+    """The outcome of ``run_profile``: one result per step, then the book build."""
+
+    run_dir: Path
+    steps: list[StepResult] = field(default_factory=list)
+    book_seconds: float = 0.0
+    book_peak_mb: float = 0.0
+    book_returncode: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        failed = any(step.status == "failed" for step in self.steps)
+        return not failed and self.book_returncode in (None, 0)
+
+
+# --- profiles and parameters -------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-p`` value as YAML: ``2000`` → int, ``0.1`` → float, ``[a, b]`` → list."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise PipelineError(f"cannot parse parameter value {text!r} as YAML: {err}") from err
+
+
+def load_profile(
+    name: str,
+    params_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    declared: Sequence[str] = (),
+) -> dict:
+    """Read ``params_dir/NAME.yaml`` (following ``extends``) and apply ``overrides``.
+
+    An override must name a key of the profile or a parameter some notebook declares
+    (``declared``); anything else is refused, because a misspelt key would be ignored silently.
+    """
+    params = _read_profile(name, params_dir, seen=())
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(params) - set(declared))
+    if unknown:
+        known = sorted(set(params) | set(declared))
+        raise PipelineError(
+            f"unknown parameter(s) {unknown} for profile {name!r} "
+            f"({params_dir / (name + '.yaml')});"
+            f" known parameters: {known}. Check the spelling, or add the key to the profile."
+        )
+    return {**params, **overrides}
+
+
+def resolve_paths(params: dict, root: Path) -> dict:
+    """Make path parameters absolute against the project root.
+
+    Path parameters are those named ``*_dir`` or ``*_path``, and ``encoder`` when it is a path
+    (``minilm`` and ``tiny`` are names). Notebooks run with their own folder as working
+    directory, so relative paths would otherwise mean different things in papermill and nbval.
+    """
+    resolved = dict(params)
+    for key, value in params.items():
+        is_path_key = key.endswith(("_dir", "_path")) or (key == "encoder" and "/" in str(value))
+        if is_path_key and isinstance(value, str) and value:
+            resolved[key] = str(_resolve(root, value))
+    return resolved
+
+
+def _read_profile(name: str, params_dir: Path, seen: tuple[str, ...]) -> dict:
+    path = params_dir / f"{name}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in params_dir.glob("*.yaml"))
+        raise PipelineError(f"no profile {name!r}: {path} does not exist; available: {available}")
+    if name in seen:
+        raise PipelineError(f"profile {path} extends itself through {' -> '.join(seen)}")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise PipelineError(f"{path} must hold a mapping of parameter names to values")
+    parent = loaded.pop("extends", None)
+    base = _read_profile(parent, params_dir, seen + (name,)) if parent else {}
+    return {**base, **loaded}
+
+
+def declared_parameters(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (papermill's view)."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(notebook)))
+
+
+def parameters_for(notebook: Path, params: dict) -> dict:
+    """The subset of ``params`` that ``notebook`` declares in its ``parameters`` cell."""
+    declared = declared_parameters(notebook)
+    return {key: params[key] for key in declared if key in params}
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+
+def toc_files(toc_path: Path) -> list[str]:
+    """Every ``file:`` entry of a Jupyter Book ``_toc.yml``, root first, in reading order."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    files = [toc["root"]]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []):
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return files
+
+
+def notebook_entries(toc_path: Path) -> list[str]:
+    """The ``notebooks/...`` entries of the toc (without suffix), in pipeline order."""
+    return [entry for entry in toc_files(toc_path) if entry.startswith("notebooks/")]
+
+
+def discover_steps(root: Path) -> tuple[list[Step], list[str]]:
+    """Steps for the notebooks of ``root/_toc.yml`` that exist, and the entries that do not."""
+    steps: list[Step] = []
+    missing: list[str] = []
+    for entry in notebook_entries(root / "_toc.yml"):
+        source = root / f"{entry}.ipynb"
+        if not source.is_file():
+            missing.append(entry)
+            continue
+        metadata = json.loads(source.read_text(encoding="utf-8")).get("metadata", {})
+        declared = metadata.get("medcoding", {}).get("depends_on")
+        earlier = [step.name for step in steps]
+        depends_on = tuple(d for d in declared if d in earlier) if declared is not None else earlier
+        steps.append(Step(name=source.stem, source=source, depends_on=tuple(depends_on)))
+    return steps, missing
+
+
+def step_key(step: Step, params: dict, upstream_keys: dict[str, str]) -> str:
+    """Hash of the notebook source, its parameters and the keys of the steps it depends on."""
+    digest = hashlib.sha256()
+    digest.update(_notebook_code(step.source).encode("utf-8"))
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode("utf-8"))
+    for name in step.depends_on:
+        digest.update(f"{name}={upstream_keys.get(name, '')}".encode())
+    return digest.hexdigest()
+
+
+def _notebook_code(notebook: Path) -> str:
+    """The notebook's cell sources and types: outputs and execution counts do not count."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return json.dumps([(cell["cell_type"], _source(cell)) for cell in cells])
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+# --- execution ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def track_peak_memory(interval_s: float = 0.2) -> Iterator[dict]:
+    """Sample the resident memory of this process's children (the kernel) while the block runs.
+
+    Yields a dict whose ``peak_mb`` holds the largest total RSS seen, in MiB.
+    """
+    import psutil
+
+    me = psutil.Process()
+    result = {"peak_mb": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += child.memory_info().rss
+            result["peak_mb"] = max(result["peak_mb"], total / 2**20)
+            stop.wait(interval_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
+def quiet_kernel_env() -> Iterator[None]:
+    """Set :data:`QUIET_KERNEL_ENV` for kernels started inside the block; restore afterwards."""
+    saved = {key: os.environ.get(key) for key in QUIET_KERNEL_ENV}
+    os.environ.update(QUIET_KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_step(step: Step, params: dict, output: Path, failed_copy: Path, cwd: Path) -> float:
+    """Execute ``step`` with papermill into ``output`` atomically; return the kernel's peak MiB.
+
+    On failure the partly executed notebook is copied to ``failed_copy`` and a PipelineError
+    naming the cell, its source and the error is raised; ``output`` is left untouched.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    with (
+        track_peak_memory() as memory,
+        atomic_path(output) as tmp,
+        quiet_kernel_env(),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", message=".*does not end in one of", category=UserWarning)
+        try:
+            papermill.execute_notebook(
+                str(step.source),
+                str(tmp),
+                parameters=params,
+                cwd=str(cwd),
+                progress_bar=False,
+                log_output=False,
+                kernel_name="python3",
+            )
+        except PapermillExecutionError as err:
+            failed_copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(tmp, failed_copy)
+            source = err.source if isinstance(err.source, str) else "".join(err.source)
+            raise StepFailed(
+                memory["peak_mb"],
+                f"notebook {step.source} failed in cell {err.exec_count} "
+                f"(index {err.cell_index}):\n{_indent(source)}\n{err.ename}: {err.evalue}\n"
+                f"The partly executed notebook is {failed_copy}; the previous good output "
+                f"(if any) is still {output}."
+            ) from err
+    return memory["peak_mb"]
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def run_steps(
+    steps: Sequence[Step],
+    params: dict,
+    notebooks_dir: Path,
+    state_dir: Path,
+    *,
+    force: bool = False,
+    log=print,
+) -> list[StepResult]:
+    """Execute ``steps`` in order, skipping those whose key matches their last successful run.
+
+    Stops at the first failing step; its result has status ``failed`` and the error message.
+    """
+    results: list[StepResult] = []
+    keys: dict[str, str] = {}
+    for step in steps:
+        step_params = parameters_for(step.source, params)
+        key = step_key(step, step_params, keys)
+        keys[step.name] = key
+        output = notebooks_dir / step.source.name
+        record_path = state_dir / f"{step.name}.json"
+        record = read_json(record_path) if record_path.is_file() else {}
+        if not force and record.get("key") == key and output.is_file():
+            log(f"[skip] {step.name}: inputs and parameters unchanged since its last run")
+            results.append(
+                StepResult(step.name, "skipped", key, record["seconds"], record["peak_mb"])
+            )
+            continue
+        log(f"[run ] {step.name} with {json.dumps(step_params, sort_keys=True, default=str)}")
+        started = time.perf_counter()
+        try:
+            peak_mb = execute_step(
+                step, step_params, output, state_dir / f"{step.name}.failed.ipynb",
+                cwd=step.source.parent,
+            )
+        except StepFailed as err:
+            seconds = time.perf_counter() - started
+            results.append(StepResult(step.name, "failed", key, seconds, err.peak_mb, str(err)))
+            log(f"[FAIL] {step.name}\n{err}")
+            break
+        seconds = time.perf_counter() - started
+        (state_dir / f"{step.name}.failed.ipynb").unlink(missing_ok=True)
+        write_json(
+            record_path,
+            {"key": key, "parameters": step_params, "seconds": round(seconds, 2),
+             "peak_mb": round(peak_mb, 1), "depends_on": list(step.depends_on)},
+        )
+        results.append(StepResult(step.name, "ran", key, seconds, peak_mb))
+        log(f"[done] {step.name} in {seconds:.1f} s, kernel peak {peak_mb:.0f} MiB")
+    return results
+
+
+# --- the book -----------------------------------------------------------------------------------
+
+
+def stage_book(root: Path, book_dir: Path, notebooks: Sequence[str], profile: str) -> None:
+    """Copy the book's prose and config into ``book_dir`` with a toc of the present notebooks."""
+    book_dir.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_FILES:
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, book_dir / name, dirs_exist_ok=True)
+        elif source.is_file():
+            config = yaml.safe_load(source.read_text(encoding="utf-8"))
+            config["title"] = f"{config.get('title', 'medcoding')} ({profile} profile)"
+            write_text(book_dir / name, yaml.safe_dump(config, sort_keys=False))
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    pruned = _prune_toc(toc, set(notebooks))
+    write_text(book_dir / "_toc.yml", yaml.safe_dump(pruned, sort_keys=False))
+
+
+def _prune_toc(node: Any, keep_notebooks: set[str]) -> Any:
+    """The toc without ``notebooks/...`` entries outside ``keep_notebooks`` (and empty parts)."""
+    if isinstance(node, list):
+        pruned = [_prune_toc(child, keep_notebooks) for child in node]
+        return [child for child in pruned if child is not None]
+    if isinstance(node, dict):
+        entry = node.get("file", "")
+        if entry.startswith("notebooks/") and entry not in keep_notebooks:
+            return None
+        pruned = {key: _prune_toc(value, keep_notebooks) for key, value in node.items()}
+        if "caption" in pruned and not pruned.get("chapters"):
+            return None
+        return pruned
+    return node
+
+
+def build_book(book_dir: Path) -> int:
+    """``jupyter-book build BOOK_DIR -W -n --keep-going``; returns its exit status."""
+    command = [
+        str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir),
+        "-W", "-n", "--keep-going",
+    ]
+    return subprocess.run(command, check=False).returncode
+
+
+def validate_notebooks(notebooks: Sequence[Path], root: Path) -> int:
+    """Re-execute executed notebooks with nbval; 0 when every output reproduces."""
+    if not notebooks:
+        raise PipelineError("no executed notebooks to validate: run the profile first")
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+        "--nbval-current-env", "--nbval-sanitize-with", str(root / NBVAL_SANITIZE),
+        "--rootdir", str(root), *map(str, notebooks),
+    ]
+    env = {**os.environ, **QUIET_KERNEL_ENV}
+    return subprocess.run(command, check=False, cwd=root, env=env).returncode
+
+
+# --- the whole run ------------------------------------------------------------------------------
+
+
+def run_profile(
+    profile: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    root: Path | None = None,
+    run_dir: Path | None = None,
+    build: bool = True,
+    force: bool = False,
+    log=print,
+) -> RunReport:
+    """Execute the profile's notebooks into ``<run_dir>/book`` and build the book there."""
+    root = (root or Path.cwd()).resolve()
+    steps, missing = discover_steps(root)
+    declared = [name for step in steps for name in declared_parameters(step.source)]
+    params = load_profile(profile, root / "params", overrides, declared)
+    params.setdefault("run_dir", f"runs/{profile}")
+    if run_dir is not None:
+        params["run_dir"] = str(run_dir)
+    params = resolve_paths(params, root)
+    run_path = Path(params["run_dir"])
+    for entry in missing:
+        log(f"[warn] {entry}.ipynb is listed in _toc.yml but does not exist yet: skipped")
+    book_dir = run_path / "book"
+    stage_book(root, book_dir, [f"notebooks/{step.name}" for step in steps], profile)
+    report = RunReport(run_dir=run_path)
+    report.steps = run_steps(
+        steps, params, book_dir / "notebooks", run_path / "steps", force=force, log=log
+    )
+    report.steps += [StepResult(Path(entry).name, "missing") for entry in missing]
+    if build and report.ok:
+        started = time.perf_counter()
+        with track_peak_memory() as memory:
+            report.book_returncode = build_book(book_dir)
+        report.book_seconds = time.perf_counter() - started
+        report.book_peak_mb = memory["peak_mb"]
+    return report
+
+
+def _resolve(root: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else root / candidate
+
+
+def summary_table(report: RunReport) -> str:
+    """The per-step wall time and kernel peak memory, as printed at the end of a run."""
+    lines = [f"{'step':<24}{'status':<9}{'seconds':>9}{'peak MiB':>10}"]
+    for step in report.steps:
+        lines.append(f"{step.name:<24}{step.status:<9}{step.seconds:>9.1f}{step.peak_mb:>10.0f}")
+    ran = sum(step.seconds for step in report.steps if step.status == "ran")
+    peak = max((step.peak_mb for step in report.steps), default=0.0)
+    lines.append(f"{'notebooks (this run)':<33}{ran:>9.1f}{peak:>10.0f}")
+    if report.book_returncode is not None:
+        lines.append(f"{'jupyter-book build':<33}{report.book_seconds:>9.1f}"
+                     f"{report.book_peak_mb:>10.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="medcoding run",
+        description="Run a profile's notebooks with papermill and build the Jupyter Book.",
+    )
+    parser.add_argument("--profile", default="default", help="params/NAME.yaml (default: default)")
+    parser.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+        help="override a profile parameter; VALUE is parsed as YAML",
+    )
+    parser.add_argument("--run-dir", type=Path, help="override the profile's run_dir")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root")
+    parser.add_argument("--validate-only", action="store_true",
+                        help="re-execute the executed notebooks with nbval and compare outputs")
+    parser.add_argument("--no-build", action="store_true", help="execute notebooks only")
+    parser.add_argument("--force", action="store_true", help="re-execute every notebook")
+    args = parser.parse_args(argv)
+    overrides = {key: parse_value(value) for key, value in args.parameter}
+    root = args.root.resolve()
+    try:
+        if args.validate_only:
+            params = load_profile(args.profile, root / "params")
+            run_path = _resolve(root, str(args.run_dir or params.get("run_dir", "")))
+            executed = sorted((Path(run_path) / "book" / "notebooks").glob("*.ipynb"))
+            return validate_notebooks(executed, root)
+        report = run_profile(
+            args.profile, overrides, root=root, run_dir=args.run_dir,
+            build=not args.no_build, force=args.force,
+        )
+    except PipelineError as err:
+        print(f"medcoding run: {err}", file=sys.stderr)
+        return 2
+    print(summary_table(report))
+    if report.book_returncode == 0:
+        print(f"book: {report.run_dir / 'book' / '_build' / 'html' / 'index.html'}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""The book pipeline on tiny throwaway notebooks: profiles, parameter routing, skipping, failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from medcoding import figures, pipeline, study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_notebook(path: Path, parameters: str, body: str, depends_on=None) -> None:
+    cells = [new_markdown_cell(f"# {path.stem}"), new_code_cell(parameters), new_code_cell(body)]
+    cells[1].metadata["tags"] = ["parameters"]
+    notebook = new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    if depends_on is not None:
+        notebook.metadata["medcoding"] = {"depends_on": depends_on}
+    nbformat.write(notebook, path)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with three notebooks: a writes a number, b reads it, c only uses its own."""
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "params").mkdir()
+    (root / "book").mkdir()
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    (root / "_config.yml").write_text("title: test\n")
+    toc = {"format": "jb-book", "root": "book/intro", "chapters": [
+        {"file": "notebooks/a"}, {"file": "notebooks/b"}, {"file": "notebooks/c"},
+        {"file": "notebooks/d_not_written_yet"}]}
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc))
+    (root / "params" / "base.yaml").write_text(
+        "run_dir: runs/base\nvalue: 2\nfactor: 10\nlabel: x\nunused: 1\n")
+    (root / "params" / "child.yaml").write_text("extends: base\nrun_dir: runs/child\nfactor: 3\n")
+    write_notebook(
+        root / "notebooks" / "a.ipynb", "run_dir = '.'\nvalue = 1",
+        "from pathlib import Path\nPath(run_dir).mkdir(parents=True, exist_ok=True)\n"
+        "(Path(run_dir) / 'a.txt').write_text(str(value))\nprint('a wrote', value)",
+        depends_on=[],
+    )
+    write_notebook(
+        root / "notebooks" / "b.ipynb", "run_dir = '.'\nfactor = 1",
+        "from pathlib import Path\n"
+        "result = int((Path(run_dir) / 'a.txt').read_text()) * factor\nprint('b', result)",
+        depends_on=["a"],
+    )
+    write_notebook(root / "notebooks" / "c.ipynb", "label = 'c'", "print('c', label)",
+                   depends_on=[])
+    return root
+
+
+def run(project: Path, overrides=None, profile: str = "base"):
+    messages: list[str] = []
+    report = pipeline.run_profile(profile, overrides, root=project, build=False,
+                                  log=messages.append)
+    return report, messages
+
+
+def statuses(report) -> dict[str, str]:
+    return {step.name: step.status for step in report.steps}
+
+
+def executed_output(project: Path, name: str, profile: str = "base") -> str:
+    notebook = nbformat.read(project / "runs" / profile / "book" / "notebooks" / f"{name}.ipynb",
+                             as_version=4)
+    outputs = [out for cell in notebook.cells for out in cell.get("outputs", [])]
+    return "".join(out.get("text", "") for out in outputs)
+
+
+def test_profile_extends_and_overrides(project: Path) -> None:
+    params = pipeline.load_profile("child", project / "params", {"value": 7})
+    assert params == {"run_dir": "runs/child", "value": 7, "factor": 3, "label": "x", "unused": 1}
+    with pytest.raises(pipeline.PipelineError, match=r"unknown parameter\(s\) \['valeu'\]"):
+        pipeline.load_profile("base", project / "params", {"valeu": 7})
+    assert pipeline.load_profile("base", project / "params", {"extra": 1}, declared=["extra"])[
+        "extra"] == 1
+    with pytest.raises(pipeline.PipelineError, match="no profile 'nope'.*available: \\['base'"):
+        pipeline.load_profile("nope", project / "params")
+
+
+def test_override_values_are_yaml() -> None:
+    assert pipeline.parse_value("2000") == 2000
+    assert pipeline.parse_value("0.05") == 0.05
+    assert pipeline.parse_value('["F32-F33"]') == ["F32-F33"]
+    assert pipeline.parse_value("null") is None
+    assert pipeline.parse_value("minilm") == "minilm"
+
+
+def test_path_parameters_resolve_against_the_root(tmp_path: Path) -> None:
+    resolved = pipeline.resolve_paths(
+        {"run_dir": "runs/x", "cohort_dir": None, "encoder": "models/bert", "label": "a/b",
+         "seed": 1}, tmp_path)
+    assert resolved["run_dir"] == str(tmp_path / "runs/x")
+    assert resolved["encoder"] == str(tmp_path / "models/bert")
+    assert resolved["cohort_dir"] is None and resolved["label"] == "a/b"
+    assert pipeline.resolve_paths({"encoder": "minilm"}, tmp_path)["encoder"] == "minilm"
+
+
+def test_each_notebook_gets_only_its_parameters(project: Path) -> None:
+    params = {"run_dir": "/r", "value": 5, "factor": 2, "label": "z", "unused": 0}
+    assert pipeline.parameters_for(project / "notebooks" / "a.ipynb", params) == {
+        "run_dir": "/r", "value": 5}
+    assert pipeline.parameters_for(project / "notebooks" / "c.ipynb", params) == {"label": "z"}
+
+
+def test_run_skips_unchanged_steps_and_reruns_dependents(project: Path) -> None:
+    report, messages = run(project)
+    assert statuses(report) == {"a": "ran", "b": "ran", "c": "ran", "d_not_written_yet": "missing"}
+    assert any("d_not_written_yet.ipynb is listed in _toc.yml but does not exist" in m
+               for m in messages)
+    assert "b 20" in executed_output(project, "b")
+    staged_toc = (project / "runs" / "base" / "book" / "_toc.yml").read_text()
+    assert "notebooks/c" in staged_toc and "d_not_written_yet" not in staged_toc
+    record = json.loads((project / "runs" / "base" / "steps" / "b.json").read_text())
+    assert record["parameters"] == {"run_dir": str(project / "runs" / "base"), "factor": 10}
+    assert record["seconds"] > 0 and record["peak_mb"] > 10  # the kernel's memory was sampled
+
+    report, _ = run(project)
+    assert statuses(report) == {"a": "skipped", "b": "skipped", "c": "skipped",
+                                "d_not_written_yet": "missing"}
+
+    report, _ = run(project, {"factor": 4})  # only b declares factor
+    assert statuses(report)["a"] == "skipped" and statuses(report)["c"] == "skipped"
+    assert statuses(report)["b"] == "ran" and "b 8" in executed_output(project, "b")
+
+    report, _ = run(project, {"value": 3, "factor": 4})  # a changes, so b (depends on a) reruns
+    assert statuses(report) == {"a": "ran", "b": "ran", "c": "skipped",
+                                "d_not_written_yet": "missing"}
+    assert "b 12" in executed_output(project, "b")
+
+
+def test_editing_a_notebook_reruns_it(project: Path) -> None:
+    run(project)
+    source = project / "notebooks" / "c.ipynb"
+    notebook = nbformat.read(source, as_version=4)
+    notebook.cells[2].source = "print('c changed', label)"
+    nbformat.write(notebook, source)
+    report, _ = run(project)
+    assert statuses(report)["c"] == "ran" and statuses(report)["a"] == "skipped"
+    assert "c changed x" in executed_output(project, "c")
+
+
+def test_failure_stops_the_run_and_keeps_the_good_output(project: Path) -> None:
+    run(project)
+    good = (project / "runs" / "base" / "book" / "notebooks" / "b.ipynb").read_bytes()
+    report, messages = run(project, {"factor": None})  # int * None raises a TypeError
+    assert statuses(report) == {"a": "skipped", "b": "failed", "d_not_written_yet": "missing"}
+    failure = report.steps[1].message
+    assert "TypeError" in failure and "* factor" in failure and "cell" in failure
+    assert (project / "runs" / "base" / "book" / "notebooks" / "b.ipynb").read_bytes() == good
+    assert (project / "runs" / "base" / "steps" / "b.failed.ipynb").is_file()
+    assert not report.ok
+    assert "c" not in statuses(report)  # the run stopped at the failure
+
+    report, _ = run(project)  # the original parameters: b's last good run still counts
+    assert statuses(report)["b"] == "skipped"
+
+
+def test_main_reports_errors_and_summary(project: Path, capsys) -> None:
+    assert pipeline.main(["--profile", "base", "--root", str(project), "--no-build",
+                          "-p", "nonsense", "1"]) == 2
+    assert "unknown parameter(s) ['nonsense']" in capsys.readouterr().err
+    assert pipeline.main(["--profile", "base", "--root", str(project), "--no-build"]) == 0
+    out = capsys.readouterr().out
+    assert "peak MiB" in out and "a " in out
+
+
+def test_repository_toc_lists_every_chapter_and_profiles_load() -> None:
+    entries = pipeline.notebook_entries(ROOT / "_toc.yml")
+    assert entries == [f"notebooks/{name}" for name in (
+        "01_cohort", "02_training", "03_results", "04_scaling", "05_specialties",
+        "06_code_frequency", "07_primary_secondary", "08_undercoding", "09_documentation",
+        "10_thresholds", "11_explanations")]
+    for entry in pipeline.toc_files(ROOT / "_toc.yml"):
+        if entry.startswith("book/"):
+            assert (ROOT / f"{entry}.md").is_file(), entry
+    for profile in ("smoke", "default", "paper", "mimic"):
+        params = pipeline.load_profile(profile, ROOT / "params")
+        assert params["run_dir"] == f"runs/{profile}"
+
+
+def test_notebook_defaults_are_the_smoke_profile() -> None:
+    """A notebook opened in JupyterLab runs as the smoke profile does under papermill."""
+    import papermill
+
+    smoke = pipeline.load_profile("smoke", ROOT / "params")
+    for notebook in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb")):
+        declared = papermill.inspect_notebook(str(notebook))
+        for name, info in declared.items():
+            default = eval(info["default"])  # noqa: S307 - the repository's own notebooks
+            expected = "../runs/smoke" if name == "run_dir" else smoke[name]
+            assert default == expected, f"{notebook.name}: {name} = {default!r}, smoke {expected!r}"
+
+
+def test_figures_draw_from_dataframes_and_save(tmp_path: Path) -> None:
+    figures.apply_style()
+    frame = pd.DataFrame({"name": ["a", "b", "c", "d"], "value": [0.2, 0.9, 0.5, 0.7],
+                          "size": [10, 100, 1000, 10000], "group": ["x", "x", "y", "y"],
+                          "low": [0.1, 0.8, 0.4, 0.6], "high": [0.3, 1.0, 0.6, 0.8]})
+    dots = figures.dot_plot(frame, x="value", y="name")
+    labels = [label.get_text() for label in dots.axes[0].get_yticklabels()]
+    assert labels == ["b", "d", "c", "a"]  # sorted, largest first
+    assert figures.scatter(frame, "size", "value", logx=True).axes[0].get_xscale() == "log"
+    assert len(figures.line_plot(frame, "size", "value", hue="group").axes[0].lines) >= 2
+    bars = figures.bar_plot(frame, x="name", y="value", hue="group", low="low", high="high")
+    heights = sorted(round(patch.get_height(), 3) for patch in bars.axes[0].patches)
+    assert heights == [0.2, 0.5, 0.7, 0.9]
+    with pytest.raises(KeyError, match=r"column\(s\) \['missing'\]"):
+        figures.scatter(frame, "size", "missing")
+    flow = pd.DataFrame({"step": [1, 2], "name": ["no codes", "too long"], "enabled": [True, True],
+                         "courses_before": [100, 90], "courses_removed": [10, 5],
+                         "courses_after": [90, 85], "patients_before": [50, 48],
+                         "patients_removed": [2, 1], "patients_after": [48, 47]})
+    chart = figures.flow_chart(flow)
+    texts = " ".join(text.get_text() for text in chart.axes[0].texts)
+    assert "100 courses" in texts and "−10 courses" in texts and "85 courses" in texts
+    path = figures.save(chart, tmp_path, "flow")
+    assert path == tmp_path / "figures" / "flow.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = figures.table(frame[["name", "value"]].assign(value=[0.12345] * 4), tmp_path, "t")
+    assert shown["value"].tolist() == [0.123] * 4
+    assert pd.read_csv(tmp_path / "tables" / "t.csv")["value"].tolist() == [0.12345] * 4
+
+
+def test_study_numbers() -> None:
+    table = study.table1_wide()
+    assert table.loc["F1 micro", "1.8M"] == 0.718 and table.loc["F1 macro", "50K"] == 0.256
+    assert table.loc["Recall@10", "1M (level 5)"] == 0.860
+    assert table.shape == (8, 7)
+    assert study.headline("3")["map"] == 0.828
+    assert study.undercoding("X60-X85")["extra_model_cases"] == 917
+    assert study.undercoding("I10-I15")["detected_at_lowered"] == 0.860
+    assert study.DIABETES["model_agreed"] == 314
+    assert study.HEART_FAILURE["low_confidence_cases"] == 1312
+    # every level-3 metric rises monotonically with training size in the study
+    long = study.table1()
+    level3 = long[long["level"] == "3"].sort_values("train_patients")
+    assert (level3.groupby("metric")["value"].diff().dropna() > 0).all()
