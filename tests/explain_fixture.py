@@ -9,12 +9,12 @@ plain AdamW (seconds on CPU), and written in the model-directory layout of ``med
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from prepared_fixture import one_thread
 
 from medcoding.io import write_json, write_parquet
 
@@ -139,15 +139,6 @@ def _train_model(prepared_dir: Path, out_dir: Path, steps: int, seed: int) -> Pa
     return out_dir
 
 
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one thread inside the block (tiny models: threads cost more than they give)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def model_dir(tmp_path_factory) -> Path:
