@@ -104,3 +104,18 @@ def test_save_and_load_give_the_same_logits(tiny, tmp_path):
 def test_load_pretrained_names_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="medcoding train"):
         load_pretrained(tmp_path)
+
+
+def test_label_query_scale_is_a_saved_setting(tiny, tmp_path):
+    model, tokenizer, _ = tiny
+    wide = PLMCAConfig(encoder=model.config.encoder_dict(), n_labels=200,
+                       pad_token_id=tokenizer.pad_token_id, label_query_std=1.0)
+    torch.manual_seed(0)
+    queries = PLMCA(wide).label_attention.label_queries.detach()  # [labels, hidden]
+    assert 0.9 < float(queries.std()) < 1.1
+    assert float(model.label_attention.label_queries.std()) < 0.03  # the study's 0.02 default
+    old_style = wide.to_dict()
+    del old_style["label_query_std"]  # a model directory written before the setting existed
+    assert PLMCAConfig.from_dict(old_style).label_query_std == 0.02
+    save_pretrained(PLMCA(wide), tmp_path / "wide")
+    assert load_pretrained(tmp_path / "wide").config.label_query_std == 1.0

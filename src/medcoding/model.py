@@ -51,6 +51,7 @@ class PLMCAConfig:
     chunk_size: int = 128
     pad_token_id: int = 0
     attn_implementation: str = "eager"
+    label_query_std: float = 0.02  # initial scale of the label queries E
 
     def encoder_dict(self) -> dict:
         if isinstance(self.encoder, dict):
@@ -85,9 +86,9 @@ def encoder_from_config(config: PLMCAConfig):
 class LabelCrossAttention(nn.Module):
     """Label-wise cross-attention over all token states of a document (see module docstring)."""
 
-    def __init__(self, hidden: int, n_labels: int):
+    def __init__(self, hidden: int, n_labels: int, query_std: float = 0.02):
         super().__init__()
-        self.label_queries = nn.Parameter(torch.randn(n_labels, hidden) * 0.02)  # E [L, h]
+        self.label_queries = nn.Parameter(torch.randn(n_labels, hidden) * query_std)  # E [L, h]
         self.key = nn.Linear(hidden, hidden, bias=False)  # W_k
         self.value = nn.Linear(hidden, hidden)  # W_v, b_v
         self.norm = nn.LayerNorm(hidden)
@@ -116,7 +117,8 @@ class PLMCA(nn.Module):
         self.config = config
         self.encoder = encoder if encoder is not None else encoder_from_config(config)
         hidden = self.encoder.config.hidden_size
-        self.label_attention = LabelCrossAttention(hidden, config.n_labels)
+        self.label_attention = LabelCrossAttention(hidden, config.n_labels,
+                                                   config.label_query_std)
 
     def input_embeddings(self) -> nn.Module:
         """The encoder's word-embedding module (for gradients with respect to input embeddings)."""

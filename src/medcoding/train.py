@@ -57,6 +57,10 @@ from medcoding.model import (
 )
 
 LEVEL_COLUMNS = {"3": ("codes_l3", "l3"), "full": ("codes_full", "full")}
+#: `medcoding train --encoder tiny` without --label-query-std: with the study's small initial
+#: scale the label attention of a random encoder stays near uniform and val MAP sat at the
+#: frequency baseline (0.139) after 3 epochs on 2,000 patients; at 1.0 it reached 0.334.
+TINY_LABEL_QUERY_STD = 1.0
 TINY_LEARNING_RATE = 1e-3  # `medcoding train --encoder tiny` without --lr: a random encoder
 REQUIRED_COLUMNS = ("course_id", "text", "codes_l3", "codes_full", "patient_rank")
 
@@ -71,6 +75,7 @@ class TrainConfig:
     epochs: int = 10
     learning_rate: float = 5e-5
     head_learning_rate: float | None = None  # label attention's rate; None: learning_rate
+    label_query_std: float = 0.02  # initial scale of the label queries
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1  # share of all optimizer steps spent warming up linearly
     patience: int = 2  # epochs without a better validation MAP before stopping
@@ -374,7 +379,8 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
         attn_implementation=config.attn_implementation)
     model_config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=train_targets.shape[1],
                                chunk_size=config.chunk_size, pad_token_id=tokenizer.pad_token_id,
-                               attn_implementation=config.attn_implementation)
+                               attn_implementation=config.attn_implementation,
+                               label_query_std=config.label_query_std)
     torch.manual_seed(config.seed)
     model = PLMCA(model_config, encoder)
     with torch.no_grad():
@@ -587,6 +593,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None,
                         help=f"learning rate (default {defaults.learning_rate}, the study's; "
                         f"{TINY_LEARNING_RATE} for the randomly initialised tiny encoder)")
+    parser.add_argument("--label-query-std", type=float, default=None,
+                        help=f"initial scale of the label queries (default "
+                        f"{defaults.label_query_std}; {TINY_LABEL_QUERY_STD} for the tiny encoder)")
     parser.add_argument("--head-lr", type=float, default=None,
                         help="learning rate of the label-attention head (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -606,9 +615,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     learning_rate = args.lr if args.lr is not None else (
         TINY_LEARNING_RATE if args.encoder == "tiny" else TrainConfig.learning_rate)
+    query_std = args.label_query_std if args.label_query_std is not None else (
+        TINY_LABEL_QUERY_STD if args.encoder == "tiny" else TrainConfig.label_query_std)
     config = TrainConfig(
         encoder=args.encoder, level=args.level, train_size=args.train_size, epochs=args.epochs,
         learning_rate=learning_rate, head_learning_rate=args.head_lr,
+        label_query_std=query_std,
         batch_size=args.batch_size, token_budget=args.token_budget,
         patience=args.patience, seed=args.seed, bf16=not args.no_bf16,
         checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps)
