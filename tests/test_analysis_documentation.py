@@ -64,6 +64,10 @@ def test_unspecified_diabetes_cases_and_summary():
     summary = documentation.diabetes_summary(cases).set_index("group")
     assert summary.loc["prefers specific", "share"] == 0.5
     assert summary.loc["prefers specific", "buried_share"] == 1.0
+    assert summary.loc["all", "specific_above_share"] == 0.5  # c0: 0.4 > 0.05; c1: 0.2 < 0.3
+    assert summary.loc["other", "specific_above_share"] == 0.0
+    assert summary.loc["all", "median_specific_score"] == pytest.approx(0.3)
+    assert summary.loc["all", "median_unspecified_score"] == pytest.approx(0.175)
     assert summary.loc["other", "true_specific_share"] == 0.0
 
 

@@ -57,6 +57,25 @@ def test_sweep_counts_by_hand():
     assert table["true_share_high"].iloc[2] == pytest.approx(high)
 
 
+def test_lowest_majority_boundary_picks_the_lowest_boundary_with_a_real_majority():
+    table = undercoding.sweep(make_inputs(), "X60-X85", thresholds=(0.5, 0.1, 0.05, 0.01))
+    # true_share by boundary (worked above): 0.5 -> none flagged, 0.1 -> 1.0, 0.05 and 0.01 -> 0.5
+    found = undercoding.lowest_majority_boundary(table, share=0.5).iloc[0]
+    assert found["boundary"] == 0.01
+    assert found["detection_rate"] == pytest.approx(1.0)
+    strict = undercoding.lowest_majority_boundary(table, share=0.6).iloc[0]
+    assert strict["boundary"] == 0.1
+    assert strict["flagged_uncoded"] == 1
+    assert strict["detection_rate"] == pytest.approx(1 / 3)
+    assert np.isnan(undercoding.lowest_majority_boundary(table, share=1.01)["boundary"].iloc[0])
+
+
+def test_lowest_majority_boundary_needs_truth():
+    table = undercoding.sweep(make_inputs(synthetic=False), "X60-X84", thresholds=(0.5,))
+    with pytest.raises(ValueError, match="truth columns"):
+        undercoding.lowest_majority_boundary(table)
+
+
 def test_sweep_on_real_cohort_has_no_truth_columns():
     table = undercoding.sweep(make_inputs(synthetic=False), "X60-X84", thresholds=(0.5,))
     assert "true_share" not in table.columns

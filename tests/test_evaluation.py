@@ -184,3 +184,23 @@ def test_centered_interval_holds_macro_f1_where_the_percentile_one_misses_it():
     shift = centered["estimate"] - centered["resampled_mean"]  # same spread, moved
     np.testing.assert_allclose(centered["low"], percentile["low"] + shift)
     np.testing.assert_allclose(centered["high"], percentile["high"] + shift)
+
+
+def test_evaluate_courses_restricts_to_the_subset_by_course_id():
+    from medcoding.evaluation import evaluate_courses
+
+    labels = ["A", "B"]
+    course_ids = [10, 11, 12]
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]], dtype=np.float16)
+    codes = pd.Series({12: ["B"], 11: ["B"], 10: ["A"]})
+    # courses 11 and 12: predicted {B} and {A, B} against {B} and {B} -> TP 2, FP 1, FN 0
+    result = evaluate_courses(course_ids, scores, labels, codes, 0.5, subset=[12, 11])
+    assert result["n_documents"] == 2
+    assert result["f1_micro"] == pytest.approx(2 * 2 / (2 * 2 + 1))
+    everything = evaluate_courses(course_ids, scores, labels, codes, 0.5)
+    assert everything["n_documents"] == 3
+    assert everything["f1_micro"] == pytest.approx(2 * 3 / (2 * 3 + 1))
+    with pytest.raises(ValueError, match="1 course\\(s\\) of the subset have no scores"):
+        evaluate_courses(course_ids, scores, labels, codes, 0.5, subset=[11, 99])
+    with pytest.raises(ValueError, match="have no codes"):
+        evaluate_courses(course_ids, scores, labels, codes.drop(10), 0.5)

@@ -41,7 +41,7 @@ def project(tmp_path: Path) -> Path:
         {"file": "notebooks/d_not_written_yet"}]}
     (root / "_toc.yml").write_text(yaml.safe_dump(toc))
     (root / "params" / "base.yaml").write_text(
-        "run_dir: runs/base\nvalue: 2\nfactor: 10\nlabel: x\nunused: 1\n")
+        "run_dir: runs/base\nvalue: 2\nfactor: 10\nlabel: x\n")
     (root / "params" / "child.yaml").write_text("extends: base\nrun_dir: runs/child\nfactor: 3\n")
     write_notebook(
         root / "notebooks" / "a.ipynb", "run_dir = '.'\nvalue = 1",
@@ -80,13 +80,28 @@ def executed_output(project: Path, name: str, profile: str = "base") -> str:
 
 def test_profile_extends_and_overrides(project: Path) -> None:
     params = pipeline.load_profile("child", project / "params", {"value": 7})
-    assert params == {"run_dir": "runs/child", "value": 7, "factor": 3, "label": "x", "unused": 1}
+    assert params == {"run_dir": "runs/child", "value": 7, "factor": 3, "label": "x"}
     with pytest.raises(pipeline.PipelineError, match=r"unknown parameter\(s\) \['valeu'\]"):
         pipeline.load_profile("base", project / "params", {"valeu": 7})
     assert pipeline.load_profile("base", project / "params", {"extra": 1}, declared=["extra"])[
         "extra"] == 1
     with pytest.raises(pipeline.PipelineError, match="no profile 'nope'.*available: \\['base'"):
         pipeline.load_profile("nope", project / "params")
+
+
+def test_profile_key_no_notebook_declares_is_refused(project: Path) -> None:
+    (project / "params" / "typo.yaml").write_text("extends: base\nrun_dir: runs/typo\nfactr: 3\n")
+    with pytest.raises(pipeline.PipelineError, match=r"typo.yaml: key\(s\) \['factr'\]"):
+        run(project, profile="typo")
+    assert not (project / "runs" / "typo").exists()
+
+
+def test_every_key_of_the_shipped_profiles_is_a_notebook_parameter() -> None:
+    steps, _ = pipeline.discover_steps(ROOT)
+    declared = [name for step in steps for name in pipeline.declared_parameters(step.source)]
+    for profile in ("smoke", "default", "paper", "mimic"):
+        params = pipeline.load_profile(profile, ROOT / "params")
+        pipeline.check_profile_keys(params, declared, profile, ROOT / "params")
 
 
 def test_override_values_are_yaml() -> None:

@@ -391,3 +391,24 @@ def test_cli_writes_a_cohort_with_a_config(tmp_path):
     uncoded = ~loaded.courses["course_id"].isin(loaded.codes["course_id"])
     assert 0.35 < uncoded.mean() < 0.65
     assert np.isin(["courses.parquet", "manifest.json"], [p.name for p in out.iterdir()]).all()
+
+
+def test_default_profile_enrichment_triples_self_harm(tmp_path):
+    """The default book's `synthetic_overrides` triple X60-X84 cases in emergency medicine."""
+    profile = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "default.yaml")
+                             .read_text())
+    enriched = SyntheticConfig.from_dict(profile["synthetic_overrides"], "synthetic_overrides")
+    generate(3000, 5, tmp_path / "plain", progress=False)
+    generate(3000, 5, tmp_path / "enriched", config=enriched, progress=False)
+
+    def self_harm_courses(directory) -> pd.Series:
+        truth = pd.read_parquet(directory / "truth.parquet")
+        courses = pd.read_parquet(directory / "courses.parquet")
+        category = truth["code"].str[:3]
+        ids = truth.loc[(category >= "X60") & (category <= "X84"), "course_id"].unique()
+        return courses.loc[courses["course_id"].isin(ids), "specialty"].value_counts()
+
+    plain, more = self_harm_courses(tmp_path / "plain"), self_harm_courses(tmp_path / "enriched")
+    assert plain["emergency_medicine"] >= 15
+    assert 2.2 <= more["emergency_medicine"] / plain["emergency_medicine"] <= 4.5, (plain, more)
+    assert 1.5 <= more.sum() / plain.sum() <= 3.0, (plain.sum(), more.sum())

@@ -203,3 +203,36 @@ def compare_references(
     )
     table["difference"] = table["truth"] - table["human"]
     return table
+
+
+def evaluate_courses(
+    course_ids: Sequence,
+    scores: np.ndarray,
+    labels: Sequence[str],
+    codes: pd.Series,
+    threshold: float,
+    subset: Sequence | None = None,
+) -> dict[str, float]:
+    """The study's metrics of scored courses against their human codes.
+
+    ``scores`` is ``[courses, labels]`` in ``course_ids`` order (as saved predictions are);
+    ``codes`` holds each course's code list, indexed by course id; ``subset`` restricts the
+    evaluation to those course ids, which must all have scores.
+    """
+    from medcoding.metrics import evaluate, label_matrix
+
+    course_ids = np.asarray(course_ids)
+    keep = np.ones(len(course_ids), dtype=bool)
+    if subset is not None:
+        wanted = pd.Index(subset)
+        unscored = wanted.difference(pd.Index(course_ids))
+        if len(unscored):
+            raise ValueError(f"{len(unscored)} course(s) of the subset have no scores, e.g. "
+                             f"{list(unscored[:3])}; fix: score the same split first")
+        keep = np.isin(course_ids, wanted.to_numpy())
+    uncoded = pd.Index(course_ids[keep]).difference(codes.index)
+    if len(uncoded):
+        raise ValueError(f"{len(uncoded)} scored course(s) have no codes, e.g. "
+                         f"{list(uncoded[:3])}; fix: pass the split the scores belong to")
+    y_true = label_matrix(codes.loc[course_ids[keep]], list(labels))
+    return evaluate(y_true, np.asarray(scores)[keep], threshold=threshold)

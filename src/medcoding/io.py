@@ -30,9 +30,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; artefacts are ordinary files
     try:
         yield tmp
+        # mkstemp makes 0600, and some writers (safetensors) recreate the file with 0600 too;
+        # artefacts are ordinary files, readable as the umask allows
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():

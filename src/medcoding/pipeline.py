@@ -140,6 +140,16 @@ def load_profile(
     return {**params, **overrides}
 
 
+def check_profile_keys(params: dict, declared: Sequence[str], name: str, params_dir: Path) -> None:
+    """Refuse a profile key that no notebook declares: it would be ignored silently."""
+    unused = sorted(set(params) - set(declared))
+    if unused:
+        raise PipelineError(
+            f"{params_dir / (name + '.yaml')}: key(s) {unused} of profile {name!r} are not a "
+            f"parameter of any notebook, so they would have no effect; fix: remove or rename "
+            f"them (notebook parameters: {sorted(set(declared))})")
+
+
 def resolve_paths(params: dict, root: Path) -> dict:
     """Make path parameters absolute against the project root.
 
@@ -468,6 +478,7 @@ def run_profile(
     steps, missing = discover_steps(root)
     declared = [name for step in steps for name in declared_parameters(step.source)]
     params = load_profile(profile, root / "params", overrides, declared)
+    check_profile_keys(params, declared, profile, root / "params")
     params.setdefault("run_dir", f"runs/{profile}")
     if run_dir is not None:
         params["run_dir"] = str(run_dir)

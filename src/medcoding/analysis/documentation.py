@@ -100,8 +100,10 @@ def diabetes_summary(cases: pd.DataFrame) -> pd.DataFrame:
     """Counts and shares for the unspecified diabetes cases, split by ``prefers_specific``.
 
     One row per group (``all``, ``prefers specific``, ``other``): ``cases``, ``share`` of all
-    cases, median specific and generic mentions, and on synthetic cohorts ``true_specific_share``
-    and ``buried_share`` (share whose true specific type is documented only as "buried").
+    cases, median specific and unspecified scores, ``specific_above_share`` (the specific type
+    scored above the unspecified code, a looser rule than the study's), median specific and
+    generic mentions, and on synthetic cohorts ``true_specific_share`` and ``buried_share``
+    (share whose true specific type is documented only as "buried").
     """
     groups = {"all": cases, "prefers specific": cases[cases["prefers_specific"]],
               "other": cases[~cases["prefers_specific"]]}
@@ -109,6 +111,9 @@ def diabetes_summary(cases: pd.DataFrame) -> pd.DataFrame:
     for name, group in groups.items():
         row = {"group": name, "cases": len(group),
                "share": len(group) / len(cases) if len(cases) else float("nan"),
+               "median_specific_score": _median(group["specific_score"]),
+               "median_unspecified_score": _median(group["unspecified_score"]),
+               "specific_above_share": _mean(group["specific_score"] > group["unspecified_score"]),
                "median_mentions_specific": _median(group["mentions_specific"]),
                "median_mentions_generic": _median(group["mentions_generic"])}
         if "true_specific" in cases.columns:

@@ -94,6 +94,34 @@ def sweeps(inputs: AnalysisInputs, specs=DEFAULT_RANGES, thresholds=DEFAULT_THRE
     return pd.concat([sweep(inputs, spec, thresholds) for spec in specs], ignore_index=True)
 
 
+def lowest_majority_boundary(swept: pd.DataFrame, share: float = 0.5) -> pd.DataFrame:
+    """Per range, the lowest swept boundary at which at least ``share`` of the flagged uncoded
+    cases are truly present, with the detection there (synthetic cohorts).
+
+    ``swept`` is :func:`sweep` or :func:`sweeps` output with truth columns. Columns: ``range,
+    boundary, true_share, flagged_uncoded, detection_rate, true_recall``; ``boundary`` is NaN
+    (and the rest with it) where no swept boundary reaches ``share``.
+    """
+    if "true_share" not in swept.columns:
+        raise ValueError("lowest_majority_boundary needs a sweep with truth columns "
+                         "(true_share); fix: sweep a synthetic cohort's inputs")
+    rows = []
+    for spec, group in swept.groupby("range", sort=False):
+        reached = group[group["true_share"] >= share].sort_values("threshold")
+        if reached.empty:
+            rows.append({"range": spec, "boundary": np.nan, "true_share": np.nan,
+                         "flagged_uncoded": np.nan, "detection_rate": np.nan,
+                         "true_recall": np.nan})
+            continue
+        best = reached.iloc[0]
+        rows.append({"range": spec, "boundary": float(best["threshold"]),
+                     "true_share": float(best["true_share"]),
+                     "flagged_uncoded": int(best["flagged_uncoded"]),
+                     "detection_rate": float(best["detection_rate"]),
+                     "true_recall": float(best["true_recall"])})
+    return pd.DataFrame(rows)
+
+
 def _share(hits: np.ndarray, base: np.ndarray) -> float:
     total = int(base.sum())
     return float(hits.sum() / total) if total else float("nan")
