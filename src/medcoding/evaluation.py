@@ -19,6 +19,8 @@ from medcoding.metrics import (
     as_truth,
     check_grid,
     document_counts,
+    evaluate,
+    label_matrix,
     metric_names,
     metrics_from_counts,
     middle_of_best,
@@ -219,8 +221,6 @@ def evaluate_courses(
     ``codes`` holds each course's code list, indexed by course id; ``subset`` restricts the
     evaluation to those course ids, which must all have scores.
     """
-    from medcoding.metrics import evaluate, label_matrix
-
     course_ids = np.asarray(course_ids)
     keep = np.ones(len(course_ids), dtype=bool)
     if subset is not None:
