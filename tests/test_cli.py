@@ -14,4 +14,4 @@ def test_an_expected_error_prints_its_message_without_a_traceback(tmp_path, caps
                                    "MODEL_DIR`")
     assert "Traceback" not in err and "--debug" in err
     with pytest.raises(FileNotFoundError, match="not found"):
-        cli.main(["--debug", "predict", "--model", str(missing), "--text", "fever"])
+        cli.main(["predict", "--model", str(missing), "--text", "fever", "--debug"])
