@@ -85,7 +85,7 @@ def write_prepared(directory: str | Path, n_train: int = 320, n_test: int = 24,
                                         "true_primary_full"])
         write_parquet(directory / f"{name}.parquet", frame)
     write_json(directory / "labels.json", {"l3": LABELS, "full": LABELS})
-    write_json(directory / "manifest.json", {"synthetic": synthetic})
+    write_json(directory / "manifest.json", {"input_manifest": {"synthetic": synthetic}})
     return directory
 
 

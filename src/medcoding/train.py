@@ -614,8 +614,8 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
             stopped_early = True
             break
 
-    threshold = finish(model, config, work, checkpoint_dir, state, val_tokens, val_targets, baseline_map,
-           stopped_early, processes)
+    threshold = finish(model, config, work, checkpoint_dir, state, val_tokens, val_targets,
+                       baseline_map, stopped_early, processes)
     if processes.main:
         publish(work, out_dir)
     if processes.world_size > 1:
