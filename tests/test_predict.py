@@ -98,7 +98,7 @@ def test_empty_texts_are_scored_as_the_empty_document(model_dir, capsys):
         warnings.simplefilter("always")
         scores = coder.score(pd.DataFrame({"text": texts}))
     assert [str(w.message) for w in caught] == [
-        "3 of 4 texts have no text to read (empty, whitespace or NUL only; rows [0, 1, 2]): "
+        "3 of 4 notes have nothing to read (empty, whitespace or NUL only; rows [0, 1, 2]): "
         "scored as the empty document, the model's prior"]
     assert np.isfinite(scores).all()
     np.testing.assert_array_equal(scores[1], scores[0])

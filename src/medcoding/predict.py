@@ -94,9 +94,12 @@ class Coder:
         tokens = encode_texts(self.tokenizer, texts, self.max_tokens)
         empty = [row for row, doc in enumerate(tokens) if len(doc) == 0]
         if empty:
-            warnings.warn(f"{len(empty)} of {len(texts)} texts have no text to read (empty, "
-                          f"whitespace or NUL only; rows {empty[:10]}): scored as the empty "
-                          "document, the model's prior", EmptyTextWarning, stacklevel=2)
+            which = ("the note has" if len(texts) == 1 else
+                     f"{len(empty)} of {len(texts)} notes have")
+            rows = "" if len(texts) == 1 else f"; rows {empty[:10]}"
+            warnings.warn(f"{which} nothing to read (empty, whitespace or NUL only{rows}): "
+                          "scored as the empty document, the model's prior", EmptyTextWarning,
+                          stacklevel=2)
         scores = score_token_arrays(self.model, tokens, self.token_budget, self.bf16, progress)
         scores = scores.numpy().astype(np.float32)
         bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
