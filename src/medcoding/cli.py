@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("medcoding.cohort.synthetic", "generate a synthetic cohort in the data contract"),
@@ -43,6 +44,19 @@ def error_message(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+def show_plain_warnings(name: str) -> None:
+    """Print medcoding's own warnings as ``medcoding NAME: message`` (no source line)."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("medcoding"):
+            print(f"medcoding {name}: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medcoding: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
+    show_plain_warnings(name)
     if debug:
         return int(module.main(rest) or 0)
     try:
