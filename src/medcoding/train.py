@@ -358,7 +358,10 @@ def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict,
         if new_best:
             save_weights(model, staging / "best.safetensors")
         elif current is not None and (current / "best.safetensors").is_file():
-            os.link(current / "best.safetensors", staging / "best.safetensors")
+            try:  # the file is never written in place, so the two names can share it
+                os.link(current / "best.safetensors", staging / "best.safetensors")
+            except OSError:  # a file system without hard links
+                shutil.copyfile(current / "best.safetensors", staging / "best.safetensors")
         with atomic_path(staging / "optimizer.pt") as tmp:
             torch.save({"optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict()}, tmp)
