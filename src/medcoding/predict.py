@@ -236,9 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyTextWarning)
-        status = _run(parser, args)
+        status = _run(parser, args)  # the message is printed after the scores it concerns
     for warning in caught:
-        print(f"medcoding predict: {warning.message}", file=sys.stderr)
+        if issubclass(warning.category, EmptyTextWarning):
+            print(f"medcoding predict: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
     return status
 
 
