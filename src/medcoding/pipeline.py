@@ -31,8 +31,8 @@ it depends on every earlier step.
 Why not a workflow engine: snakemake decides staleness from file times (plus code and parameter
 triggers on its rules), not from the contents of the Python package a notebook imports or of an
 input folder, and would bring a large dependency tree; ploomber has had no release since 0.23.3
-(September 2024).
-Neither is installed here. The layer below is one module with content keys and is tested as such.
+(September 2024). Neither is installed here. This layer is one module of content keys, tested as
+such.
 """
 
 from __future__ import annotations
