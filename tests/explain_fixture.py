@@ -85,7 +85,7 @@ def write_prepared(directory: str | Path, n_train: int = 320, n_test: int = 24,
                                         "true_primary_full"])
         write_parquet(directory / f"{name}.parquet", frame)
     write_json(directory / "labels.json", {"l3": LABELS, "full": LABELS})
-    write_json(directory / "manifest.json", {"synthetic": synthetic})
+    write_json(directory / "manifest.json", {"input_manifest": {"synthetic": synthetic}})
     return directory
 
 
@@ -112,6 +112,7 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, steps: int = 200,
 def _train_model(prepared_dir: Path, out_dir: Path, steps: int, seed: int) -> Path:
     from medcoding.encoding import collate, encode_texts, train_wordpiece_tokenizer
     from medcoding.model import save_pretrained
+    from medcoding.modeldir import mark_complete
 
     train = pd.read_parquet(prepared_dir / "train.parquet")
     tokenizer = train_wordpiece_tokenizer(train["text"].tolist(), vocab_size=200)
@@ -136,6 +137,7 @@ def _train_model(prepared_dir: Path, out_dir: Path, steps: int, seed: int) -> Pa
     tokenizer.save_pretrained(str(out_dir))
     write_json(out_dir / "labels.json", {"level": "3", "labels": LABELS})
     write_json(out_dir / "thresholds.json", {"global": 0.5})
+    mark_complete(out_dir)
     return out_dir
 
 

@@ -237,16 +237,41 @@ def test_gallery_pool_keeps_candidates_only_and_is_seeded():
     assert explain.gallery_pool(frame.drop(columns=["true_full"])).empty
 
 
-def test_is_synthetic_reads_the_manifests(tmp_path):
+def test_synthetic_is_read_from_the_prepared_manifest_only(tmp_path):
+    """A real cohort prepared into a run directory whose data/ still holds an earlier synthetic
+    cohort (``make book``, then ``-p cohort_dir data/contract``) is real: no text in pages."""
     from medcoding.io import write_json
 
     prepared = tmp_path / "run" / "prepared"
     prepared.mkdir(parents=True)
-    assert explain.is_synthetic(prepared) is False  # unknown: treated as real data
     write_json(tmp_path / "run" / "data" / "manifest.json", {"synthetic": True})
-    assert explain.is_synthetic(prepared) is True
-    write_json(prepared / "manifest.json", {"synthetic": False})
+    assert explain.is_synthetic(prepared) is False  # no prepared manifest: unknown means real
+    write_json(prepared / "manifest.json", {"input_manifest": {"synthetic": False}})
     assert explain.is_synthetic(prepared) is False
+    for unclear in ({}, {"synthetic": True}, {"input_manifest": {"synthetic": "yes"}},
+                    {"input_manifest": None}):
+        write_json(prepared / "manifest.json", unclear)
+        assert explain.is_synthetic(prepared) is False, unclear
+    write_json(prepared / "manifest.json", {"input_manifest": {"synthetic": True}})
+    assert explain.is_synthetic(prepared) is True
+
+
+def test_prepare_writes_what_is_synthetic_reads(tmp_path):
+    from medcoding.cohort.preprocess import prepare
+    from medcoding.cohort.synthetic import generate
+
+    generate(60, 0, tmp_path / "data")
+    prepare(tmp_path / "data", tmp_path / "prepared")
+    assert explain.is_synthetic(tmp_path / "prepared") is True
+
+
+def test_a_case_is_real_unless_said_synthetic(coder, test_split):
+    from medcoding.explorer import render_page
+
+    row = test_split.iloc[0]
+    case = explain.build_case(coder, row, top_k=2)
+    assert case["synthetic"] is False and case["true_codes"] == []
+    assert html.escape(row["text"]) not in render_page(case)
 
 
 def test_missing_case_names_file_column_and_examples(prepared):
@@ -282,7 +307,7 @@ def test_comprehensiveness_top_words_beat_random_words(coder, test_split):
 def test_build_case_lists_predicted_human_and_true_codes(coder, test_split):
     row = test_split[test_split["true_l3"].map(lambda codes: "X60" in codes)
                      & ~test_split["codes_l3"].map(lambda codes: "X60" in codes)].iloc[0]
-    case = explain.build_case(coder, row, top_k=3)
+    case = explain.build_case(coder, row, top_k=3, synthetic=True)
     by_code = {entry["code"]: entry for entry in case["codes"]}
     assert set(row["true_l3"]) <= set(by_code) and set(row["codes_l3"]) <= set(by_code)
     assert len(by_code) == len(case["codes"])  # each code listed once

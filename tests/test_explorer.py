@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from medcoding.explorer import build_page, iframe_html, render_page
+from medcoding.explorer import build_page, case_page_path, iframe_html, render_page
 from medcoding.explorer.page import WITHHELD_MESSAGE
 
 SECRET = "Mrs Jensen took 30-40 tablets of paracetamol with suicidal intent.\nNo prior attempts."
@@ -110,3 +110,17 @@ def test_iframe_embeds_the_whole_page_escaped():
     assert "height:500px" in frame
     assert "<script" not in frame  # every tag is escaped inside srcdoc
     assert html.unescape(re.search(r'srcdoc="(.*?)" title', frame, re.S).group(1)) == page
+
+
+def test_page_file_names_from_course_ids_stay_in_the_folder(tmp_path):
+    folder = tmp_path / "run" / "explorer"
+    ids = ["x/../../../escaped", "..", ".hidden", "a b/c", "x-escaped", "C0042", "/etc/passwd"]
+    paths = [case_page_path(folder, "random", course_id) for course_id in ids]
+    for course_id, path in zip(ids, paths, strict=True):
+        build_page(dict(make_case(synthetic=False), course_id=course_id), path)
+        assert path.resolve().parent == folder.resolve(), (course_id, path)
+        assert path.name.startswith("random_") and path.suffix == ".html"
+    assert len(set(paths)) == len(ids)  # ids that differ keep pages apart
+    assert paths[5].name == "random_C0042.html"  # a plain id is kept as it is
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert len(written) == len(ids) and all(p.parent.name == "explorer" for p in written)

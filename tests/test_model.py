@@ -119,3 +119,48 @@ def test_label_query_scale_is_a_saved_setting(tiny, tmp_path):
     assert PLMCAConfig.from_dict(old_style).label_query_std == 0.02
     save_pretrained(PLMCA(wide), tmp_path / "wide")
     assert load_pretrained(tmp_path / "wide").config.label_query_std == 1.0
+
+
+def test_replaced_weights_are_refused_by_their_hash(tiny, tmp_path):
+    from safetensors.torch import save_file
+
+    model, _, _ = tiny
+    save_pretrained(model, tmp_path)
+    tensors = {name: torch.full_like(tensor, float("nan")) if tensor.is_floating_point()
+               else tensor for name, tensor in model.state_dict().items()}
+    save_file({name: t.contiguous() for name, t in tensors.items()},
+              str(tmp_path / "model.safetensors"))  # a valid file, but not the saved weights
+    with pytest.raises(ValueError, match="SHA-256.*corrupt or was replaced") as error:
+        load_pretrained(tmp_path)
+    assert str(tmp_path / "model.safetensors") in str(error.value)
+
+
+def test_truncated_weights_name_the_file(tiny, tmp_path):
+    import json
+
+    model, _, _ = tiny
+    save_pretrained(model, tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="SHA-256") as error:
+        load_pretrained(tmp_path)
+    assert str(weights) in str(error.value)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["weights_sha256"]  # a directory written before the hash was recorded
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="cannot read the weights") as error:
+        load_pretrained(tmp_path)
+    assert str(weights) in str(error.value)
+
+
+def test_a_batch_of_empty_documents_scores_the_empty_document(tiny):
+    model, _, documents = tiny
+    empty = np.zeros(0, dtype=np.int32)
+    head = model.label_attention
+    # no token: attention is all zero, so Y = LayerNorm(0) = its bias and logit_c = w_c . b + b_c
+    expected = (head.norm.bias[None, :] * head.output_weight).sum(-1) + head.output_bias
+    with torch.no_grad():
+        alone = model(*collate([empty, empty]))  # [2, labels]
+        mixed = model(*collate([documents[1], empty]))
+    torch.testing.assert_close(alone, expected.expand(2, -1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(mixed[1], expected, atol=1e-6, rtol=0)

@@ -262,3 +262,95 @@ def test_study_numbers() -> None:
     long = study.table1()
     level3 = long[long["level"] == "3"].sort_values("train_patients")
     assert (level3.groupby("metric")["value"].diff().dropna() > 0).all()
+
+
+def with_cohort_step(project: Path) -> Path:
+    """Notebook a reads cohort_dir (an input folder outside the run), b depends on a, c not."""
+    cohort = project / "cohort"
+    cohort.mkdir()
+    (cohort / "courses.csv").write_text("course_id\nC1\n")
+    write_notebook(
+        project / "notebooks" / "a.ipynb", "run_dir = '.'\nvalue = 1\ncohort_dir = None",
+        "from pathlib import Path\nPath(run_dir).mkdir(parents=True, exist_ok=True)\n"
+        "rows = len(Path(cohort_dir, 'courses.csv').read_text().splitlines()) - 1\n"
+        "(Path(run_dir) / 'a.txt').write_text(str(value * rows))\nprint('a rows', rows)",
+        depends_on=[],
+    )
+    params = project / "params" / "base.yaml"
+    params.write_text(params.read_text() + "cohort_dir: cohort\n")
+    return cohort
+
+
+def keys_for(project: Path, environment: str = "env", overrides=None) -> dict[str, str]:
+    steps, _ = pipeline.discover_steps(project)
+    declared = [name for step in steps for name in pipeline.declared_parameters(step.source)]
+    params = pipeline.load_profile("base", project / "params", overrides, declared)
+    return pipeline.plan_keys(steps, pipeline.resolve_paths(params, project), environment)
+
+
+def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+def test_each_kind_of_change_invalidates_exactly_its_steps(project: Path) -> None:
+    cohort = with_cohort_step(project)
+    base = keys_for(project)
+    assert keys_for(project) == base  # nothing changed: every step is reused
+    assert changed(base, keys_for(project, environment="other")) == {"a", "b", "c"}
+    assert changed(base, keys_for(project, overrides={"factor": 4})) == {"b"}
+    assert changed(base, keys_for(project, overrides={"label": "y"})) == {"c"}
+    (cohort / "courses.csv").write_text("course_id\nC1\nC2\n")  # re-extracted, same folder
+    assert changed(base, keys_for(project)) == {"a", "b"}
+    (cohort / ".courses.csv.123.tmp").write_text("half written")  # temporary files do not count
+    assert not changed(keys_for(project), dict(keys_for(project)))
+
+
+def test_environment_key_follows_the_package_source_and_library_versions(tmp_path) -> None:
+    import shutil
+
+    import medcoding
+
+    package = tmp_path / "medcoding"
+    shutil.copytree(Path(medcoding.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    versions = pipeline.library_versions()
+    assert versions["torch"].startswith("2.13.0") and "papermill" in versions
+    assert "transformers" in versions and "python" in versions
+    key = pipeline.environment_key(package, versions)
+    (package / "__pycache__").mkdir(exist_ok=True)
+    (package / "__pycache__" / "metrics.cpython-311.pyc").write_bytes(b"cache")
+    assert pipeline.environment_key(package, versions) == key  # caches do not count
+    metrics = package / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\n# an edit\n")
+    edited = pipeline.environment_key(package, versions)
+    assert edited != key
+    assert pipeline.environment_key(package, {**versions, "numpy": "0.0.1"}) != edited
+    assert pipeline.environment_key() == pipeline.environment_key()  # the installed package
+
+
+def test_a_re_extracted_cohort_reruns_its_steps(project: Path) -> None:
+    cohort = with_cohort_step(project)
+    report, _ = run(project)
+    assert statuses(report) == {"a": "ran", "b": "ran", "c": "ran", "d_not_written_yet": "missing"}
+    assert "b 20" in executed_output(project, "b")  # value 2 x 1 row x factor 10
+    (cohort / "courses.csv").write_text("course_id\nC1\nC2\nC3\n")
+    report, messages = run(project)
+    assert statuses(report) == {"a": "ran", "b": "ran", "c": "skipped",
+                                "d_not_written_yet": "missing"}
+    assert "b 60" in executed_output(project, "b")
+    assert any("[run ] a" in m and "cohort_dir changed" in m for m in messages), messages
+
+
+def test_validate_only_honours_overrides(project: Path, capsys) -> None:
+    (project / pipeline.NBVAL_SANITIZE).write_text((ROOT / pipeline.NBVAL_SANITIZE).read_text())
+    other = project / "runs" / "elsewhere"
+    report, _ = run(project, {"run_dir": str(other)})
+    assert report.ok
+    assert pipeline.main(["--profile", "base", "--root", str(project), "--validate-only",
+                          "-p", "run_dir", str(other)]) == 0
+    capsys.readouterr()
+    assert pipeline.main(["--profile", "base", "--root", str(project), "--validate-only",
+                          "-p", "run_dir", str(other), "-p", "factor", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "not current" in err and "steps ['b']" in err  # only b declares factor
+    assert "medcoding run --profile base -p run_dir" in err and "-p factor 4` first" in err

@@ -1,8 +1,11 @@
 """Prediction: Coder, top-k suggestions, prediction files, the predict command."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from prepared_fixture import one_thread, trigger_words, write_prepared
 
 from medcoding.predict import Coder, load_predictions, main, predict_split, save_predictions
@@ -78,3 +81,61 @@ def test_predict_command(model_dir, tmp_path, capsys):
     assert main(["--model", str(model_dir / "model"), "--split", "val", "--prepared",
                  str(model_dir / "prepared"), "--out", str(tmp_path / "pred")]) == 0
     assert load_predictions(tmp_path / "pred", "val").scores.shape == (16, 10)
+
+
+def copy_model(model_dir, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(model_dir / "model", tmp_path / "model"))
+
+
+def test_empty_texts_are_scored_as_the_empty_document(model_dir, capsys):
+    import warnings
+
+    coder = Coder.from_pretrained(model_dir / "model")
+    texts = ["", "   \n\t ", "\x00\x00", " ".join(trigger_words("I21.0"))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = coder.score(pd.DataFrame({"text": texts}))
+    assert [str(w.message) for w in caught] == [
+        "3 of 4 notes have nothing to read (empty, whitespace or NUL only; rows [0, 1, 2]): "
+        "scored as the empty document, the model's prior"]
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores[1], scores[0])
+    np.testing.assert_array_equal(scores[2], scores[0])
+    assert np.abs(scores[3] - scores[0]).max() > 0.05  # a real note moves the scores
+    assert main(["--model", str(model_dir / "model"), "--text", ""]) == 0
+    captured = capsys.readouterr()
+    assert "scored as the empty document" in captured.err
+    assert captured.out.startswith("# text\n") and len(captured.out.splitlines()) == 11
+
+
+def test_nan_weights_give_an_error_not_nan_scores(model_dir, tmp_path):
+    from medcoding.model import load_pretrained, save_pretrained
+
+    directory = copy_model(model_dir, tmp_path)
+    model = load_pretrained(directory)
+    with torch.no_grad():
+        model.label_attention.output_bias.fill_(float("nan"))
+    save_pretrained(model, directory)  # consistent hash: only the scores can tell
+    coder = Coder.from_pretrained(directory)
+    with pytest.raises(ValueError, match="non-finite scores") as error:
+        coder.score(pd.DataFrame({"text": ["fever"]}))
+    assert str(directory) in str(error.value)
+
+
+def test_an_unfinished_model_directory_is_refused(model_dir, tmp_path):
+    directory = copy_model(model_dir, tmp_path)
+    (directory / "complete.json").unlink()
+    with pytest.raises(ValueError, match="not a finished model directory.*--resume"):
+        Coder.from_pretrained(directory)
+    with pytest.raises(ValueError, match="not a finished model directory"):
+        main(["--model", str(directory), "--text", "fever"])
+
+
+def test_a_file_that_is_not_utf8_is_named(model_dir, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_bytes("Patientin mit Übelkeit, 38,5 °C".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8") as error:
+        main(["--model", str(model_dir / "model"), "--input", str(note)])
+    assert str(note) in str(error.value) and "iconv" in str(error.value)

@@ -124,3 +124,76 @@ def test_validation_metrics_agree_with_medcoding_metrics():
     reference = metrics.evaluate(targets, scores, threshold=0.5)
     assert mean_average_precision(targets, scores) == pytest.approx(reference["map"])
     assert f1_micro(targets, scores, 0.5) == pytest.approx(reference["f1_micro"])
+
+
+def weights_of(directory):
+    return load_file(directory / "model.safetensors")
+
+
+def test_training_into_a_model_directory_never_loses_the_model(tmp_path):
+    from medcoding.predict import Coder
+
+    prepared = write_prepared(tmp_path / "prepared", n_train=32, n_val=8, n_test=4,
+                              median_words=20)
+    config = dict(QUICK, epochs=1, checkpoint_every=0)
+    out = tmp_path / "model"
+    train(prepared, out, TrainConfig(**config))
+    before = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    with pytest.raises(FileExistsError, match="already holds a model.*--overwrite"):
+        train(prepared, out, TrainConfig(**dict(config, seed=1)))
+    stopped = train(prepared, out, TrainConfig(**dict(config, seed=1), stop_after_steps=1),
+                    overwrite=True)  # interrupted: the old model stays whole and loadable
+    assert not stopped.finished
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == before
+    Coder.from_pretrained(out)
+    partial = tmp_path / "model.partial"
+    with pytest.raises(ValueError, match="not a finished model directory"):
+        Coder.from_pretrained(partial)
+    result = train(prepared, out, TrainConfig(**dict(config, seed=1)), resume=True,
+                   overwrite=True)
+    assert result.finished and result.model_dir == out and not partial.exists()
+    assert (out / "complete.json").is_file()
+    assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
+    Coder.from_pretrained(out)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    import medcoding.train as train_module
+
+    prepared = write_prepared(tmp_path / "prepared", n_train=32, n_val=8, n_test=4,
+                              median_words=20)
+    config = dict(QUICK, epochs=2, checkpoint_every=1)  # 2 steps per epoch
+    train(prepared, tmp_path / "full", TrainConfig(**config))
+    real_save = torch.save
+    calls = {"optimizer": 0}
+
+    def disk_full_on_second_optimizer_write(obj, path, *args, **kwargs):
+        if "optimizer" in str(path):
+            calls["optimizer"] += 1
+            if calls["optimizer"] == 2:
+                raise OSError(28, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.torch, "save", disk_full_on_second_optimizer_write)
+    with pytest.raises(OSError, match="No space left"):
+        train(prepared, tmp_path / "resumed", TrainConfig(**config))
+    monkeypatch.setattr(train_module.torch, "save", real_save)
+    result = train(prepared, tmp_path / "resumed", TrainConfig(**config), resume=True)
+    assert result.finished and result.steps == 4
+    full, resumed = weights_of(tmp_path / "full"), weights_of(tmp_path / "resumed")
+    for name in full:
+        assert torch.equal(full[name], resumed[name]), name
+
+
+def test_resume_with_other_data_is_refused_before_anything_is_written(tmp_path):
+    prepared = write_prepared(tmp_path / "prepared", n_train=32, n_val=8, n_test=4,
+                              median_words=20)
+    other = write_prepared(tmp_path / "other", n_train=40, n_val=8, n_test=4, median_words=20,
+                           seed=3)
+    config = dict(QUICK, epochs=1, checkpoint_every=0)
+    train(prepared, tmp_path / "model", TrainConfig(**config, stop_after_steps=1))
+    labels = (tmp_path / "model.partial" / "labels.json").read_bytes()
+    with pytest.raises(ValueError, match="differ from the data the interrupted run") as error:
+        train(other, tmp_path / "model", TrainConfig(**config), resume=True)
+    assert str(other) in str(error.value)
+    assert (tmp_path / "model.partial" / "labels.json").read_bytes() == labels

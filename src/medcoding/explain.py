@@ -342,7 +342,7 @@ def _case_codes(row, labels: Sequence[str], column: str) -> list[str]:
     return list(dict.fromkeys(mapped))
 
 
-def build_case(coder, row, top_k: int = 10, method: str = "attingrad", synthetic: bool = True,
+def build_case(coder, row, top_k: int = 10, method: str = "attingrad", synthetic: bool = False,
                threshold: float | None = None) -> dict:
     """Everything the explorer page shows for one course (a prepared-split row or mapping).
 
@@ -351,7 +351,8 @@ def build_case(coder, row, top_k: int = 10, method: str = "attingrad", synthetic
     attributed words: up to ``MAX_WORDS_PER_CODE`` words whose score is at least
     ``MIN_INTENSITY`` of the code's top word, as ``[word index, intensity]`` with intensity =
     word score / top word score (so 1 is the strongest word). ``words`` holds the character spans
-    of every word used by any code. The page decides whether the text itself is written.
+    of every word used by any code. The page decides whether the text itself is written: only
+    for ``synthetic`` cases (pass ``is_synthetic(PREPARED)``; the default is a real cohort).
     """
     from medcoding.predict import code_title
 
@@ -505,22 +506,22 @@ def select_gallery_cases(test_df: pd.DataFrame, scores: np.ndarray, labels: Sequ
 # --- command line --------------------------------------------------------------------------
 
 def is_synthetic(prepared_dir: str | Path) -> bool:
-    """Whether a prepared split directory comes from a synthetic cohort.
+    """Whether a prepared split directory comes from a synthetic cohort: the one place that
+    decides whether note text may be written into explorer pages.
 
-    Reads ``synthetic`` from ``PREPARED/manifest.json``, else from the cohort manifest
-    ``PREPARED/../data/manifest.json`` (the run-directory layout). Without either manifest the
-    cohort counts as **not** synthetic, so no note text is written unless asked for.
+    Reads the prepared data's own manifest, ``PREPARED/manifest.json``, where ``medcoding
+    prepare`` copies the cohort's manifest under ``input_manifest``: synthetic only when
+    ``input_manifest.synthetic`` is ``true``. Anything else (no manifest, no such key, a value
+    that is not a boolean) counts as a real cohort, so no note text is written unless asked for.
+    Nothing outside ``PREPARED`` is read: a run directory's ``data/`` may hold another cohort.
     """
     from medcoding.io import read_json
 
-    prepared_dir = Path(prepared_dir)
-    manifests = (prepared_dir / "manifest.json", prepared_dir.parent / "data" / "manifest.json")
-    for manifest in manifests:
-        if manifest.is_file():
-            value = read_json(manifest).get("synthetic")
-            if isinstance(value, bool):
-                return value
-    return False
+    manifest = Path(prepared_dir) / "manifest.json"
+    if not manifest.is_file():
+        return False
+    cohort = read_json(manifest).get("input_manifest")
+    return isinstance(cohort, dict) and cohort.get("synthetic") is True
 
 
 def load_case_row(prepared_dir: str | Path, split: str, course_id: str) -> pd.Series:

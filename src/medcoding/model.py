@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -65,7 +65,10 @@ class PLMCAConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> PLMCAConfig:
-        return cls(**data)
+        """The config from ``config.json`` (keys of the model directory, such as the weights'
+        hash, are not model settings and are left out)."""
+        names = {item.name for item in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
 
 
 def encoder_from_config(config: PLMCAConfig):
@@ -144,6 +147,11 @@ class PLMCA(nn.Module):
         batch, chunks, width = attention_mask.shape
         window_mask = attention_mask.reshape(batch * chunks, width)  # [B*C, T]
         real = window_mask.any(dim=1).nonzero().squeeze(1)  # [R]
+        if real.numel() == 0:  # only empty documents: no window to encode, every state is zero
+            hidden = self.encoder.config.hidden_size
+            states = self.label_attention.output_bias.new_zeros(batch, chunks * width, hidden)
+            logits, attention = self.label_attention(states, attention_mask.reshape(batch, -1))
+            return (logits, attention) if return_attention else logits
         if inputs_embeds is not None:
             embeds = inputs_embeds.reshape(batch * chunks, width, -1)[real]  # [R, T, h]
             encoded = self.encoder(inputs_embeds=embeds, attention_mask=window_mask[real])
@@ -175,19 +183,27 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     """Load safetensors weights into ``model`` (strict: every tensor must match by name)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(path)), strict=True)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path}: cannot read the weights ({err}); the file is corrupt or "
+                         "truncated: copy the model directory again or re-train it") from err
+    model.load_state_dict(tensors, strict=True)
     return model
 
 
 def save_pretrained(model: PLMCA, directory: str | os.PathLike) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` of ``model`` into ``directory``."""
+    """Write ``model.safetensors`` and ``config.json`` (with the weights' SHA-256) of ``model``."""
     from medcoding.io import write_json
+    from medcoding.modeldir import WEIGHTS, WEIGHTS_HASH_KEY, file_sha256
 
     directory = Path(directory)
-    write_json(directory / "config.json", model.config.to_dict())
-    save_weights(model, directory / "model.safetensors")
+    save_weights(model, directory / WEIGHTS)
+    write_json(directory / "config.json", {**model.config.to_dict(),
+                                           WEIGHTS_HASH_KEY: file_sha256(directory / WEIGHTS)})
     return directory
 
 
@@ -204,6 +220,9 @@ def load_pretrained(directory: str | os.PathLike, attn_implementation: str | Non
     config = PLMCAConfig.from_dict(data)
     if attn_implementation is not None:
         config.attn_implementation = attn_implementation
+    from medcoding.modeldir import WEIGHTS_HASH_KEY, check_weights
+
+    check_weights(directory, data.get(WEIGHTS_HASH_KEY))
     model = PLMCA(config)
     load_weights(model, directory / "model.safetensors")
     return model.eval()

@@ -9,17 +9,30 @@
    ``_toc.yml`` that lists only the notebooks present in ``notebooks/``);
 3. execute each notebook of ``_toc.yml`` in order with papermill into
    ``<run_dir>/book/notebooks/``, passing it only the parameters it declares. A step is skipped
-   when its key (hash of the notebook source, its parameters and the keys of the steps it
-   depends on) equals the key recorded in ``<run_dir>/steps/NAME.json`` by its last successful
-   run. A notebook is executed into a temporary file and renamed on success, so a failing
-   notebook leaves the previous good output in place; the failed copy is kept as
+   when its key equals the key recorded in ``<run_dir>/steps/NAME.json`` by its last successful
+   run. The key hashes the notebook's cells, its parameters, the keys of the steps it depends
+   on, the environment (every file of the installed ``medcoding`` package and the installed
+   versions of Python and of the package's requirements, followed transitively) and the
+   contents of every input its parameters name (a ``*_dir``/``*_path`` parameter other than
+   ``run_dir``, or a local ``encoder``, that exists: e.g. ``cohort_dir``). So editing the package,
+   upgrading a library or re-extracting a cohort into the same folder re-runs what it affects,
+   and nothing else. A notebook is executed into a temporary file and renamed on success, so a
+   failing notebook leaves the previous good output in place; the failed copy is kept as
    ``<run_dir>/steps/NAME.failed.ipynb`` and the run stops with the failing cell shown;
 4. ``jupyter-book build <run_dir>/book -W -n --keep-going``: the HTML is in
    ``<run_dir>/book/_build/html``.
 
 ``--validate-only`` re-executes the executed notebooks with nbval instead (same seed, same
-numbers). A notebook states which earlier steps it reads in its metadata
-(``{"medcoding": {"depends_on": ["01_cohort"]}}``); without that it depends on every earlier step.
+numbers), for the profile with the same ``-p`` overrides and ``--run-dir``; it refuses a book
+whose steps are not current for them (run the profile first). A notebook states which earlier
+steps it reads in its metadata (``{"medcoding": {"depends_on": ["01_cohort"]}}``); without that
+it depends on every earlier step.
+
+Why not a workflow engine: snakemake decides staleness from file times (plus code and parameter
+triggers on its rules), not from the contents of the Python package a notebook imports or of an
+input folder, and would bring a large dependency tree; ploomber has had no release since 0.23.3
+(September 2024). Neither is installed here. This layer is one module of content keys, tested as
+such.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -43,6 +57,7 @@ from typing import Any
 import yaml
 
 from medcoding.io import atomic_path, read_json, write_json, write_text
+from medcoding.modeldir import file_sha256
 
 BOOK_FILES = ("_config.yml", "book")
 NBVAL_SANITIZE = "nbval_sanitize.cfg"
@@ -159,10 +174,14 @@ def resolve_paths(params: dict, root: Path) -> dict:
     """
     resolved = dict(params)
     for key, value in params.items():
-        is_path_key = key.endswith(("_dir", "_path")) or (key == "encoder" and "/" in str(value))
-        if is_path_key and isinstance(value, str) and value:
+        if _is_path_parameter(key, value):
             resolved[key] = str(_resolve(root, value))
     return resolved
+
+
+def _is_path_parameter(key: str, value: Any) -> bool:
+    is_path_key = key.endswith(("_dir", "_path")) or (key == "encoder" and "/" in str(value))
+    return is_path_key and isinstance(value, str) and bool(value)
 
 
 def _read_profile(name: str, params_dir: Path, seen: tuple[str, ...]) -> dict:
@@ -238,14 +257,31 @@ def discover_steps(root: Path) -> tuple[list[Step], list[str]]:
     return steps, missing
 
 
-def step_key(step: Step, params: dict, upstream_keys: dict[str, str]) -> str:
-    """Hash of the notebook source, its parameters and the keys of the steps it depends on."""
+def step_key(step: Step, params: dict, upstream_keys: dict[str, str], environment: str,
+             inputs: dict[str, str]) -> str:
+    """Hash of the notebook source, its parameters, the keys of the steps it depends on, the
+    environment (:func:`environment_key`) and the fingerprints of its inputs
+    (:func:`input_fingerprints`)."""
     digest = hashlib.sha256()
     digest.update(_notebook_code(step.source).encode("utf-8"))
     digest.update(json.dumps(params, sort_keys=True, default=str).encode("utf-8"))
     for name in step.depends_on:
         digest.update(f"{name}={upstream_keys.get(name, '')}".encode())
+    digest.update(f"environment={environment}".encode())
+    for key, fingerprint in sorted(inputs.items()):
+        digest.update(f"input {key}={fingerprint}".encode())
     return digest.hexdigest()
+
+
+def plan_keys(steps: Sequence[Step], params: dict, environment: str) -> dict[str, str]:
+    """Every step's key for ``params`` (path parameters already resolved), in order."""
+    keys: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}  # one pass over each input, however many steps read it
+    for step in steps:
+        step_params = parameters_for(step.source, params)
+        keys[step.name] = step_key(step, step_params, keys, environment,
+                                   input_fingerprints(step_params, fingerprints))
+    return keys
 
 
 def _notebook_code(notebook: Path) -> str:
@@ -257,6 +293,104 @@ def _notebook_code(notebook: Path) -> str:
 def _source(cell: dict) -> str:
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
+
+
+# --- what a step's results depend on besides its notebook ---------------------------------------
+
+
+def package_source_digest(package_dir: Path | None = None) -> str:
+    """SHA-256 over every file of the ``medcoding`` package: relative path and bytes of each
+    (modules, data files, assets); ``__pycache__`` is left out."""
+    if package_dir is None:
+        import medcoding
+
+        package_dir = Path(medcoding.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(Path(package_dir).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(package_dir).as_posix()}={file_sha256(path)};"
+                          .encode())
+    return digest.hexdigest()
+
+
+def library_versions(distribution: str = "medcoding") -> dict[str, str]:
+    """Installed versions of Python and of ``distribution``'s requirements, transitively."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = canonicalize_name(distribution)
+    versions = {"python": platform.python_version()}
+    pending, seen = [root], set()
+    while pending:
+        name = canonicalize_name(pending.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            installed = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if name != root:
+            versions[name] = installed.version
+        for text in installed.requires or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return dict(sorted(versions.items()))
+
+
+def environment_key(package_dir: Path | None = None,
+                    versions: dict[str, str] | None = None) -> str:
+    """Hash of the package source and the library versions (defaults: what is installed)."""
+    versions = library_versions() if versions is None else versions
+    text = json.dumps({"package": package_source_digest(package_dir), "libraries": versions},
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def path_fingerprint(path: Path) -> str:
+    """SHA-256 of a file's bytes, or over a folder's files (relative path and bytes of each).
+
+    Hidden files (names starting with ``.``, such as the temporary files of an atomic write)
+    are left out.
+    """
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        relative = item.relative_to(path)
+        if item.is_file() and not any(part.startswith(".") for part in relative.parts):
+            digest.update(f"{relative.as_posix()}={file_sha256(item)};".encode())
+    return digest.hexdigest()
+
+
+def input_fingerprints(step_params: dict, cache: dict[str, str] | None = None) -> dict[str, str]:
+    """Fingerprints of the inputs a step's parameters name: every existing path parameter
+    except ``run_dir`` (the run's own outputs count through the upstream keys)."""
+    cache = {} if cache is None else cache
+    fingerprints = {}
+    for key, value in step_params.items():
+        if key != "run_dir" and _is_path_parameter(key, value) and Path(value).exists():
+            if value not in cache:
+                cache[value] = path_fingerprint(Path(value))
+            fingerprints[key] = cache[value]
+    return fingerprints
+
+
+def _why(record: dict, step_params: dict, environment: str, inputs: dict[str, str]) -> str:
+    """Why a step with a last run does not match it, for the log."""
+    if not record:
+        return "no earlier run"
+    reasons = [f"{key} changed" for key in sorted(set(inputs) | set(record.get("inputs", {})))
+               if inputs.get(key) != record.get("inputs", {}).get(key)]
+    if record.get("environment") != environment:
+        reasons.append("medcoding source or library versions changed")
+    if record.get("parameters") != json.loads(json.dumps(step_params, default=str)):
+        reasons.append("parameters changed")
+    return ", ".join(reasons) or "notebook or an upstream step changed"
 
 
 # --- execution ----------------------------------------------------------------------------------
@@ -359,16 +493,21 @@ def run_steps(
     *,
     force: bool = False,
     log=print,
+    environment: str | None = None,
 ) -> list[StepResult]:
     """Execute ``steps`` in order, skipping those whose key matches their last successful run.
 
     Stops at the first failing step; its result has status ``failed`` and the error message.
+    ``environment`` defaults to :func:`environment_key` of what is installed.
     """
+    environment = environment_key() if environment is None else environment
     results: list[StepResult] = []
     keys: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     for step in steps:
         step_params = parameters_for(step.source, params)
-        key = step_key(step, step_params, keys)
+        inputs = input_fingerprints(step_params, fingerprints)
+        key = step_key(step, step_params, keys, environment, inputs)
         keys[step.name] = key
         output = notebooks_dir / step.source.name
         record_path = state_dir / f"{step.name}.json"
@@ -379,7 +518,9 @@ def run_steps(
                 StepResult(step.name, "skipped", key, record["seconds"], record["peak_mb"])
             )
             continue
-        log(f"[run ] {step.name} with {json.dumps(step_params, sort_keys=True, default=str)}")
+        reason = "forced" if force else _why(record, step_params, environment, inputs)
+        log(f"[run ] {step.name} ({reason}) with "
+            f"{json.dumps(step_params, sort_keys=True, default=str)}")
         started = time.perf_counter()
         try:
             peak_mb = execute_step(
@@ -396,7 +537,8 @@ def run_steps(
         write_json(
             record_path,
             {"key": key, "parameters": step_params, "seconds": round(seconds, 2),
-             "peak_mb": round(peak_mb, 1), "depends_on": list(step.depends_on)},
+             "peak_mb": round(peak_mb, 1), "depends_on": list(step.depends_on),
+             "environment": environment, "inputs": inputs},
         )
         results.append(StepResult(step.name, "ran", key, seconds, peak_mb))
         log(f"[done] {step.name} in {seconds:.1f} s, kernel peak {peak_mb:.0f} MiB")
@@ -476,13 +618,7 @@ def run_profile(
     """Execute the profile's notebooks into ``<run_dir>/book`` and build the book there."""
     root = (root or Path.cwd()).resolve()
     steps, missing = discover_steps(root)
-    declared = [name for step in steps for name in declared_parameters(step.source)]
-    params = load_profile(profile, root / "params", overrides, declared)
-    check_profile_keys(params, declared, profile, root / "params")
-    params.setdefault("run_dir", f"runs/{profile}")
-    if run_dir is not None:
-        params["run_dir"] = str(run_dir)
-    params = resolve_paths(params, root)
+    params = profile_parameters(profile, overrides, root, steps, run_dir)
     run_path = Path(params["run_dir"])
     for entry in missing:
         log(f"[warn] {entry}.ipynb is listed in _toc.yml but does not exist yet: skipped")
@@ -500,6 +636,31 @@ def run_profile(
         report.book_seconds = time.perf_counter() - started
         report.book_peak_mb = memory["peak_mb"]
     return report
+
+
+def profile_parameters(profile: str, overrides: dict[str, Any] | None, root: Path,
+                       steps: Sequence[Step], run_dir: Path | None = None) -> dict:
+    """The profile's parameters with ``overrides`` and ``run_dir`` applied, paths resolved."""
+    declared = [name for step in steps for name in declared_parameters(step.source)]
+    params = load_profile(profile, root / "params", overrides, declared)
+    check_profile_keys(params, declared, profile, root / "params")
+    params.setdefault("run_dir", f"runs/{profile}")
+    if run_dir is not None:
+        params["run_dir"] = str(run_dir)
+    return resolve_paths(params, root)
+
+
+def stale_steps(steps: Sequence[Step], params: dict) -> list[str]:
+    """Steps whose last successful run (``<run_dir>/steps/NAME.json``) is not for ``params`` and
+    the installed environment, or that never ran."""
+    keys = plan_keys(steps, params, environment_key())
+    state_dir = Path(params["run_dir"]) / "steps"
+    stale = []
+    for step in steps:
+        record_path = state_dir / f"{step.name}.json"
+        if not record_path.is_file() or read_json(record_path).get("key") != keys[step.name]:
+            stale.append(step.name)
+    return stale
 
 
 def _resolve(root: Path, path: str) -> Path:
@@ -542,9 +703,18 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     try:
         if args.validate_only:
-            params = load_profile(args.profile, root / "params")
-            run_path = _resolve(root, str(args.run_dir or params.get("run_dir", "")))
-            executed = sorted((Path(run_path) / "book" / "notebooks").glob("*.ipynb"))
+            steps, _ = discover_steps(root)
+            params = profile_parameters(args.profile, overrides, root, steps, args.run_dir)
+            notebooks_dir = Path(params["run_dir"]) / "book" / "notebooks"
+            executed = sorted(notebooks_dir.glob("*.ipynb"))
+            stale = stale_steps(steps, params) if executed else []
+            if stale:
+                given = "".join(f" -p {key} {value}" for key, value in args.parameter)
+                raise PipelineError(
+                    f"the executed notebooks in {notebooks_dir} are not current for profile "
+                    f"{args.profile!r} with these parameters: steps {stale} last ran with other "
+                    "parameters, inputs, medcoding source or library versions, or never ran; "
+                    f"run `medcoding run --profile {args.profile}{given}` first")
             return validate_notebooks(executed, root)
         report = run_profile(
             args.profile, overrides, root=root, run_dir=args.run_dir,

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 from medcoding.encoding import encode_texts, load_tokenizer
 from medcoding.io import atomic_path, read_json
 from medcoding.model import PLMCA, load_pretrained, score_token_arrays
+from medcoding.modeldir import require_complete
 
 LABELS_KEY = b"medcoding.labels"
 
@@ -38,11 +40,22 @@ def code_title(code: str) -> str:
         return ""
 
 
+class EmptyTextWarning(UserWarning):
+    """Some texts hold nothing to read; they were scored as the empty document."""
+
+
 class Coder:
-    """A trained model ready to score text: ``Coder.from_pretrained(model_dir)``."""
+    """A trained model ready to score text: ``Coder.from_pretrained(model_dir)``.
+
+    A text with no token to read (empty, whitespace or NUL only) is scored as the empty
+    document: the model's output without evidence, its label prior; an ``EmptyTextWarning``
+    says which rows. Scores that are not finite (NaN or infinite weights) raise ``ValueError``.
+    """
 
     def __init__(self, model: PLMCA, tokenizer, labels: list[str], threshold: float = 0.5,
-                 max_tokens: int = 10_000, token_budget: int = 32_768, bf16: bool = True):
+                 max_tokens: int = 10_000, token_budget: int = 32_768, bf16: bool = True,
+                 source: str | os.PathLike = "the model"):
+        self.source = str(source)
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.labels = list(labels)
@@ -54,8 +67,13 @@ class Coder:
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, attn_implementation: str = "sdpa",
                         bf16: bool = True) -> Coder:
-        """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir."""
+        """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir.
+
+        Refuses a directory without the completion marker of a finished training run
+        (``medcoding.modeldir``) and weights whose hash differs from the one in ``config.json``.
+        """
         directory = Path(directory)
+        require_complete(directory)
         model = load_pretrained(directory, attn_implementation=attn_implementation)
         labels_path = directory / "labels.json"
         if not labels_path.is_file():
@@ -68,13 +86,28 @@ class Coder:
                              f"{model.config.n_labels} outputs; the directory is inconsistent")
         thresholds_path = directory / "thresholds.json"
         threshold = read_json(thresholds_path)["global"] if thresholds_path.is_file() else 0.5
-        return cls(model, load_tokenizer(directory), labels, float(threshold), bf16=bf16)
+        return cls(model, load_tokenizer(directory), labels, float(threshold), bf16=bf16,
+                   source=directory)
 
     def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Scores ``[texts, labels]`` (float32) in label-list order."""
         tokens = encode_texts(self.tokenizer, texts, self.max_tokens)
+        empty = [row for row, doc in enumerate(tokens) if len(doc) == 0]
+        if empty:
+            which = ("the note has" if len(texts) == 1 else
+                     f"{len(empty)} of {len(texts)} notes have")
+            rows = "" if len(texts) == 1 else f"; rows {empty[:10]}"
+            warnings.warn(f"{which} nothing to read (empty, whitespace or NUL only{rows}): "
+                          "scored as the empty document, the model's prior", EmptyTextWarning,
+                          stacklevel=2)
         scores = score_token_arrays(self.model, tokens, self.token_budget, self.bf16, progress)
-        return scores.numpy().astype(np.float32)
+        scores = scores.numpy().astype(np.float32)
+        bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+        if len(bad):
+            raise ValueError(f"{self.source}: the model gives non-finite scores (NaN or "
+                             f"infinite) for {len(bad)} of {len(texts)} texts (rows "
+                             f"{bad[:10].tolist()}); its weights are broken: re-train it")
+        return scores
 
     def score(self, frame: pd.DataFrame, progress: bool = False) -> np.ndarray:
         """Scores ``[courses, labels]`` (float32) for a frame with a ``text`` column."""
@@ -171,7 +204,13 @@ def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike,
 def read_notes(path: Path) -> pd.DataFrame:
     """Notes to score: a Parquet file with a ``text`` column, or a ``.txt`` file as one note."""
     if path.suffix == ".txt":
-        return pd.DataFrame({"course_id": [path.stem], "text": [path.read_text(encoding="utf-8")]})
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                             f"offset {err.start}); convert it first, e.g. `iconv -f latin1 -t "
+                             f"utf-8 {path} > {path.stem}.utf8.txt`") from err
+        return pd.DataFrame({"course_id": [path.stem], "text": [text]})
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
         if "text" not in frame.columns:
@@ -195,6 +234,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepared", type=Path, help="prepared-split directory (with --split)")
     parser.add_argument("--out", type=Path, help="prediction folder (with --split)")
     args = parser.parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmptyTextWarning)
+        status = _run(parser, args)  # the message is printed after the scores it concerns
+    for warning in caught:
+        if issubclass(warning.category, EmptyTextWarning):
+            print(f"medcoding predict: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+    return status
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     coder = Coder.from_pretrained(args.model)
     if args.split:
         if args.prepared is None or args.out is None:

@@ -12,22 +12,31 @@ interleaved share of every step's 128 documents, accumulates its gradients, and 
 per optimizer step sums them (gloo on CPU, NCCL on GPU). The loss is normalised by the step's
 global document count, so the update equals a single-process step over the same documents.
 
-Checkpoints (``MODEL_DIR/checkpoint/``, every ``checkpoint_every`` steps and at each epoch end):
-``model.safetensors`` (current weights), ``best.safetensors`` (best epoch so far),
+Publishing: a run works in ``MODEL_DIR.partial/`` and, once finished, renames it onto
+``MODEL_DIR`` with the completion marker ``complete.json`` (``medcoding.modeldir``), so an
+interrupted run never touches an existing model; a non-empty ``MODEL_DIR`` needs
+``overwrite=True`` (``--overwrite``).
+
+Checkpoints (``MODEL_DIR.partial/checkpoint/``, every ``checkpoint_every`` steps and at each
+epoch end): ``model.safetensors`` (current weights), ``best.safetensors`` (best epoch so far),
 ``optimizer.pt`` (AdamW and scheduler state: tensors and numbers only, read with
 ``torch.load(weights_only=True)``), ``rng_rank<R>.pt`` (each process's RNG states) and
-``state.json`` (epoch, step, best MAP, log rows). The batch plan is a pure function of seed and
-epoch, so ``--resume`` continues mid-epoch and, on CPU, ends with exactly the weights of an
-uninterrupted run.
+``state.json`` (epoch, step, best MAP, log rows, the prepared data's fingerprint). Each
+checkpoint is written whole into ``checkpoint.staging/`` and swapped in by renaming, so a kill or
+a full disk while writing leaves the previous checkpoint intact. The batch plan is a pure
+function of seed and epoch, so ``--resume`` continues mid-epoch and, on CPU, ends with exactly
+the weights of an uninterrupted run; it refuses other settings or other prepared data.
 
-Model directory: ``config.json``, ``model.safetensors``, tokenizer files, ``labels.json``
-(``{"level": ..., "labels": [...]}``), ``thresholds.json`` (global threshold tuned for micro F1
-on validation), ``train_log.csv``.
+Model directory: ``config.json`` (with the weights' SHA-256), ``model.safetensors``, tokenizer
+files, ``labels.json`` (``{"level": ..., "labels": [...]}``), ``thresholds.json`` (global
+threshold tuned for micro F1 on validation), ``train_log.csv``, ``train_summary.json`` and,
+last, ``complete.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import random
@@ -55,6 +64,7 @@ from medcoding.model import (
     save_weights,
     score_token_arrays,
 )
+from medcoding.modeldir import check_out_dir, file_sha256, publish, working_dir
 
 LEVEL_COLUMNS = {"3": ("codes_l3", "l3"), "full": ("codes_full", "full")}
 #: `medcoding train --encoder tiny` without --label-query-std: with the study's small initial
@@ -308,24 +318,77 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
+def _sibling(directory: Path, role: str) -> Path:
+    return directory.with_name(f"{directory.name}.{role}")
+
+
+def resolve_checkpoint(directory: Path) -> Path | None:
+    """The whole checkpoint to resume from: ``directory``, or the previous one when a run was
+    killed between the two renames of a swap; None without a checkpoint."""
+    for candidate in (directory, _sibling(directory, "previous")):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
+
+
 def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict,
-                    processes: Processes) -> None:
-    """Write this process's RNG state and (main process) weights, optimizer and ``state.json``."""
+                    processes: Processes, new_best: bool = False) -> None:
+    """Write a whole checkpoint into ``directory.staging`` and swap it in for ``directory``.
+
+    Every process writes its RNG state; the main process the weights (``best.safetensors``: the
+    current weights when ``new_best``, else the previous checkpoint's), the optimizer and, last,
+    ``state.json``. Then ``directory`` becomes ``directory.previous`` and the staging folder
+    ``directory`` (two renames); the previous checkpoint is removed.
+    """
     from medcoding.io import atomic_path
 
-    directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(directory / f"rng_rank{processes.rank}.pt") as tmp:
+    staging, previous = _sibling(directory, "staging"), _sibling(directory, "previous")
+    if processes.main:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    if processes.world_size > 1:
+        dist.barrier()
+    with atomic_path(staging / f"rng_rank{processes.rank}.pt") as tmp:
         torch.save(rng_state(), tmp)
     if processes.world_size > 1:
         dist.barrier()
     if processes.main:
-        save_weights(model, directory / "model.safetensors")
-        with atomic_path(directory / "optimizer.pt") as tmp:
+        save_weights(model, staging / "model.safetensors")
+        current = resolve_checkpoint(directory)
+        if new_best:
+            save_weights(model, staging / "best.safetensors")
+        elif current is not None and (current / "best.safetensors").is_file():
+            try:  # the file is never written in place, so the two names can share it
+                os.link(current / "best.safetensors", staging / "best.safetensors")
+            except OSError:  # a file system without hard links
+                shutil.copyfile(current / "best.safetensors", staging / "best.safetensors")
+        with atomic_path(staging / "optimizer.pt") as tmp:
             torch.save({"optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict()}, tmp)
-        write_json(directory / "state.json", state)
+        write_json(staging / "state.json", state)
+        if directory.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            os.rename(directory, previous)
+        os.rename(staging, directory)
+        shutil.rmtree(previous, ignore_errors=True)
     if processes.world_size > 1:
         dist.barrier()
+
+
+def data_fingerprint(prepared_dir: str | os.PathLike) -> str:
+    """SHA-256 over the files training reads: ``labels.json``, ``train`` and ``val`` splits."""
+    names = ("labels.json", "train.parquet", "val.parquet")
+    return hashlib.sha256("".join(file_sha256(Path(prepared_dir) / name)
+                                  for name in names).encode()).hexdigest()
+
+
+def check_same_data(saved: dict, fingerprint: str, prepared_dir, checkpoint_dir: Path) -> None:
+    """Refuse to resume on prepared data other than the interrupted run's."""
+    if saved.get("data_fingerprint", fingerprint) != fingerprint:
+        raise ValueError(
+            f"--resume from {checkpoint_dir}: the prepared data in {prepared_dir} differ from "
+            "the data the interrupted run trained on (labels.json, train or val split changed);"
+            " resume with the same --data, or train anew without --resume")
 
 
 def load_checkpoint(directory: Path, model, optimizer, scheduler, processes: Processes) -> dict:
@@ -413,15 +476,28 @@ def check_resumable(saved: dict, current: dict, checkpoint_dir: Path) -> None:
 
 
 def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
-          config: TrainConfig | None = None, resume: bool = False) -> TrainResult:
-    """Train PLM-CA on ``prepared_dir`` into the model directory ``out_dir``."""
+          config: TrainConfig | None = None, resume: bool = False,
+          overwrite: bool = False) -> TrainResult:
+    """Train PLM-CA on ``prepared_dir``; publish the finished model directory as ``out_dir``.
+
+    Works in ``out_dir.partial`` (see the module docstring); a non-empty ``out_dir`` is refused
+    unless ``overwrite``, and is replaced only when the new model is finished.
+    """
     config = config or TrainConfig()
     processes = start_processes()
     out_dir = Path(out_dir)
-    checkpoint_dir = out_dir / "checkpoint"
-    if resume and not (checkpoint_dir / "state.json").is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint_dir}; start without "
-                                "--resume")
+    check_out_dir(out_dir, overwrite)
+    work = working_dir(out_dir)
+    checkpoint_dir = work / "checkpoint"
+    fingerprint = data_fingerprint(prepared_dir)
+    if resume:
+        found = resolve_checkpoint(checkpoint_dir)
+        if found is None:
+            raise FileNotFoundError(f"--resume: no checkpoint in {checkpoint_dir}; start "
+                                    "without --resume")
+        check_same_data(read_json(found / "state.json"), fingerprint, prepared_dir, found)
+    elif processes.main and work.exists():
+        shutil.rmtree(work)  # an earlier interrupted run, not resumed: start afresh
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -431,7 +507,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     train_frame = training_subset(load_split(prepared_dir, "train"), config.train_size)
     val_frame = load_split(prepared_dir, "val")
     train_targets = target_matrix(train_frame[code_column].tolist(), labels)
-    model, tokenizer = build_model(config, out_dir, train_frame["text"].tolist(), train_targets,
+    model, tokenizer = build_model(config, work, train_frame["text"].tolist(), train_targets,
                                    resume, processes)
     model.to(processes.device)
     if processes.world_size > 1:
@@ -454,12 +530,14 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     scheduler = linear_schedule(optimizer, int(config.warmup_fraction * total_steps), total_steps)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_map": -1.0,
              "best_epoch": -1, "bad_epochs": 0, "log": [], "epoch_loss_sum": 0.0,
-             "epoch_tokens": 0, "epoch_seconds": 0.0, "config": asdict(config)}
+             "epoch_tokens": 0, "epoch_seconds": 0.0, "config": asdict(config),
+             "data_fingerprint": fingerprint}
     if resume:
-        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, processes)
+        state = load_checkpoint(resolve_checkpoint(checkpoint_dir), model, optimizer, scheduler,
+                                processes)
         check_resumable(state["config"], asdict(config), checkpoint_dir)
     if processes.main:
-        write_json(out_dir / "labels.json", {"level": config.level, "labels": labels})
+        write_json(work / "labels.json", {"level": config.level, "labels": labels})
 
     n_labels = len(labels)
     stopped_early = False
@@ -509,7 +587,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                 save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, processes)
             if at_limit:
                 bar.close()
-                return TrainResult(out_dir, state["best_epoch"], state["best_map"], math.nan,
+                return TrainResult(work, state["best_epoch"], state["best_map"], math.nan,
                                    pd.DataFrame(state["log"]), state["global_step"], False,
                                    baseline_map)
         bar.close()
@@ -527,28 +605,33 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
             print(f"epoch {epoch + 1}: loss {row['loss']:.4f}  val MAP {val_map:.4f}  "
                   f"F1@0.5 {val_f1:.4f}  {row['seconds']:.0f} s  {row['tokens_per_s']:,.0f} tok/s"
                   f"  (frequency baseline MAP {baseline_map:.4f})", file=sys.stderr)
-        if val_map > state["best_map"]:
+        new_best = val_map > state["best_map"]
+        if new_best:
             state.update(best_map=val_map, best_epoch=epoch + 1, bad_epochs=0)
-            if processes.main:
-                checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                save_weights(model, checkpoint_dir / "best.safetensors")
         else:
             state["bad_epochs"] += 1
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_tokens=0,
                      epoch_seconds=0.0)
-        save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, processes)
+        save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, processes, new_best)
         if state["bad_epochs"] >= config.patience:
             stopped_early = True
             break
 
-    return finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_targets,
-                  baseline_map, stopped_early, processes)
+    threshold = finish(model, config, work, checkpoint_dir, state, val_tokens, val_targets,
+                       baseline_map, stopped_early, processes)
+    if processes.main:
+        publish(work, out_dir)
+    if processes.world_size > 1:
+        dist.barrier()
+    return TrainResult(out_dir, state["best_epoch"], state["best_map"], threshold,
+                       pd.DataFrame(state["log"]), state["global_step"], True, baseline_map,
+                       {"stopped_early": stopped_early})
 
 
 def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_targets,
-           baseline_map, stopped_early, processes) -> TrainResult:
-    """Restore the best epoch, tune the threshold, write the model directory."""
-    load_weights(model, checkpoint_dir / "best.safetensors")
+           baseline_map, stopped_early, processes) -> float:
+    """Restore the best epoch, tune the threshold, write the model directory's files."""
+    load_weights(model, resolve_checkpoint(checkpoint_dir) / "best.safetensors")
     threshold = 0.5
     if processes.main:
         model.set_attention(config.eval_attn_implementation)
@@ -565,11 +648,9 @@ def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_target
             "frequency_baseline_val_map": baseline_map, "threshold": threshold,
             "steps": state["global_step"], "stopped_early": stopped_early,
             "config": asdict(config)})
-    if processes.world_size > 1:
-        dist.barrier()
-    return TrainResult(out_dir, state["best_epoch"], state["best_map"], threshold,
-                       pd.DataFrame(state["log"]), state["global_step"], True, baseline_map,
-                       {"stopped_early": stopped_early})
+        for role in ("staging", "previous"):
+            shutil.rmtree(_sibling(checkpoint_dir, role), ignore_errors=True)
+    return threshold
 
 
 def remove_checkpoint(out_dir: str | os.PathLike) -> None:
@@ -584,7 +665,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="medcoding train", description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="prepared-split directory")
-    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--out", required=True,
+                        help="model directory to publish when finished (the run works in "
+                        "OUT.partial/ until then)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out once the new model is finished")
     parser.add_argument("--encoder", default=defaults.encoder, help="minilm | tiny | local path")
     parser.add_argument("--level", default=defaults.level, choices=["3", "full"])
     parser.add_argument("--train-size", type=int, default=None,
@@ -605,7 +690,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-bf16", action="store_true", help="train in float32")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--resume", action="store_true", help="continue from MODEL/checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT.partial/checkpoint (same --data and settings)")
     parser.add_argument("--keep-checkpoint", action="store_true",
                         help="keep MODEL/checkpoint after a finished run")
     return parser.parse_args(argv)
@@ -625,14 +711,15 @@ def main(argv: list[str] | None = None) -> int:
         patience=args.patience, seed=args.seed, bf16=not args.no_bf16,
         checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps)
     started = time.perf_counter()
-    result = train(args.data, args.out, config, resume=args.resume)
+    result = train(args.data, args.out, config, resume=args.resume, overwrite=args.overwrite)
     if start_processes().main:
         if result.finished and not args.keep_checkpoint:
             remove_checkpoint(args.out)
         state = "finished" if result.finished else f"stopped after {result.steps} steps"
         print(f"{state}: best epoch {result.best_epoch}, val MAP {result.best_val_map:.4f} "
               f"(frequency baseline {result.frequency_baseline_map:.4f}), threshold "
-              f"{result.threshold:.2f}, {time.perf_counter() - started:.0f} s -> {args.out}")
+              f"{result.threshold:.2f}, {time.perf_counter() - started:.0f} s -> "
+              f"{result.model_dir}")
     if dist.is_initialized():
         dist.destroy_process_group()
     return 0

@@ -6,6 +6,6 @@ focusing a code highlights the words AttInGrad attributes it to. ``template.html
 (``file://``), inside the built book (as an ``<iframe srcdoc>``) and offline.
 """
 
-from medcoding.explorer.page import build_page, iframe_html, render_page
+from medcoding.explorer.page import build_page, case_page_path, iframe_html, render_page
 
-__all__ = ["build_page", "iframe_html", "render_page"]
+__all__ = ["build_page", "case_page_path", "iframe_html", "render_page"]

@@ -7,6 +7,7 @@ codes and says why the text is missing, and no byte of the text is in the file.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from medcoding.io import write_text
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 WITHHELD_MESSAGE = (
     "Note text withheld: this cohort is not synthetic, so no clinical text is written into the "
     "page. On a machine cleared for the data, rebuild the page with --include-text "
@@ -122,6 +124,20 @@ def render_page(case: dict, include_text: bool = False) -> str:
         "script": _asset("explorer.js"),
     }
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _asset("template.html"))
+
+
+def case_page_path(directory: str | os.PathLike, kind: str, course_id) -> Path:
+    """``directory/KIND_COURSEID.html``, a file name that stays inside ``directory``.
+
+    Course ids come from the cohort and may hold anything (``x/../../escaped``): a part other
+    than letters, digits, ``-`` and ``_`` is replaced by ``-`` and the name gets the first 8 hex
+    digits of the SHA-256 of ``KIND``/``COURSEID``, so different ids never share a page.
+    """
+    raw = f"{kind}_{course_id}"
+    safe = _UNSAFE.sub("-", raw).strip("-")[:100] or "case"
+    if safe != raw:
+        safe += "-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
+    return Path(directory) / f"{safe}.html"
 
 
 def build_page(case: dict, out_path: str | os.PathLike, include_text: bool = False) -> Path:
