@@ -22,8 +22,10 @@ import pandas as pd
 from medcoding.encoding import encode_texts, load_tokenizer
 from medcoding.io import atomic_path, read_json
 from medcoding.model import PLMCA, load_pretrained, score_token_arrays
+from medcoding.precision import PRECISIONS, resolve
 
 LABELS_KEY = b"medcoding.labels"
+PRECISION_KEY = b"medcoding.precision"
 
 
 def code_title(code: str) -> str:
@@ -39,21 +41,25 @@ def code_title(code: str) -> str:
 
 
 class Coder:
-    """A trained model ready to score text: ``Coder.from_pretrained(model_dir)``."""
+    """A trained model ready to score text: ``Coder.from_pretrained(model_dir)``.
+
+    ``precision`` (``auto`` | ``bf16`` | ``fp32``, see ``medcoding.precision``) is resolved once
+    on the model's device; ``coder.precision`` is the one its scores are computed in.
+    """
 
     def __init__(self, model: PLMCA, tokenizer, labels: list[str], threshold: float = 0.5,
-                 max_tokens: int = 10_000, token_budget: int = 32_768, bf16: bool = True):
+                 max_tokens: int = 10_000, token_budget: int = 32_768, precision: str = "auto"):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.threshold = threshold
         self.max_tokens = max_tokens
         self.token_budget = token_budget
-        self.bf16 = bf16
+        self.precision = resolve(precision, next(model.parameters()).device).precision
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, attn_implementation: str = "sdpa",
-                        bf16: bool = True) -> Coder:
+                        precision: str = "auto") -> Coder:
         """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir."""
         directory = Path(directory)
         model = load_pretrained(directory, attn_implementation=attn_implementation)
@@ -68,12 +74,14 @@ class Coder:
                              f"{model.config.n_labels} outputs; the directory is inconsistent")
         thresholds_path = directory / "thresholds.json"
         threshold = read_json(thresholds_path)["global"] if thresholds_path.is_file() else 0.5
-        return cls(model, load_tokenizer(directory), labels, float(threshold), bf16=bf16)
+        return cls(model, load_tokenizer(directory), labels, float(threshold),
+                   precision=precision)
 
     def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Scores ``[texts, labels]`` (float32) in label-list order."""
         tokens = encode_texts(self.tokenizer, texts, self.max_tokens)
-        scores = score_token_arrays(self.model, tokens, self.token_budget, self.bf16, progress)
+        scores = score_token_arrays(self.model, tokens, self.token_budget, self.precision,
+                                    progress)
         return scores.numpy().astype(np.float32)
 
     def score(self, frame: pd.DataFrame, progress: bool = False) -> np.ndarray:
@@ -113,8 +121,11 @@ def predictions_path(directory: str | os.PathLike, split: str) -> Path:
 
 
 def save_predictions(directory: str | os.PathLike, split: str, course_ids, scores,
-                     labels: list[str]) -> Path:
-    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata)."""
+                     labels: list[str], precision: str | None = None) -> Path:
+    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata).
+
+    ``precision``, the one the scores were computed in, goes into the metadata when given.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -126,7 +137,10 @@ def save_predictions(directory: str | os.PathLike, split: str, course_ids, score
     flat = pa.array(scores.reshape(-1), type=pa.float16())
     table = pa.table({"course_id": pa.array(course_ids.tolist()),
                       "scores": pa.FixedSizeListArray.from_arrays(flat, len(labels))})
-    table = table.replace_schema_metadata({LABELS_KEY: json.dumps(list(labels)).encode()})
+    metadata = {LABELS_KEY: json.dumps(list(labels)).encode()}
+    if precision is not None:
+        metadata[PRECISION_KEY] = precision.encode()
+    table = table.replace_schema_metadata(metadata)
     target = predictions_path(directory, split)
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -162,7 +176,8 @@ def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike,
     frame = pd.read_parquet(path, columns=["course_id", "text"])
     coder = coder or Coder.from_pretrained(model_dir)
     scores = coder.score(frame, progress=True)
-    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels)
+    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels,
+                            coder.precision)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -194,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--prepared", type=Path, help="prepared-split directory (with --split)")
     parser.add_argument("--out", type=Path, help="prediction folder (with --split)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default): bfloat16 where the CPU/GPU has it natively, else "
+                        "float32; bf16 or fp32 to force one")
     args = parser.parse_args(argv)
-    coder = Coder.from_pretrained(args.model)
+    coder = Coder.from_pretrained(args.model, precision=args.precision)
     if args.split:
         if args.prepared is None or args.out is None:
             parser.error("--split needs --prepared DIR and --out DIR")
