@@ -14,6 +14,7 @@ from medcoding.cohort.preprocess import (
     DEFAULTS_FILE,
     FLOW_COLUMNS,
     PrepareConfig,
+    PrepareWarning,
     _join_groups,
     _Pieces,
     prepare,
@@ -115,13 +116,13 @@ def test_flow_counts_each_filter(prepared):
     assert list(flow.columns) == FLOW_COLUMNS
     assert flow["name"].tolist() == ["no_codes", "no_discharge_summary", "only_z_codes",
                                      "invalid_codes", "rare_categories", "long_text",
-                                     "specialties"]
-    assert flow["courses_before"].tolist() == [58, 55, 53, 51, 49, 46, 44]
-    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 2]
-    assert flow["courses_after"].tolist() == [55, 53, 51, 49, 46, 44, 42]
-    assert flow["patients_before"].tolist() == [37, 34, 32, 30, 28, 25, 23]
-    assert flow["patients_removed"].tolist() == [3, 2, 2, 2, 3, 2, 1]
-    assert flow["patients_after"].tolist() == [34, 32, 30, 28, 25, 23, 22]
+                                     "specialties", "no_note_text"]
+    assert flow["courses_before"].tolist() == [58, 55, 53, 51, 49, 46, 44, 42]
+    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 2, 0]
+    assert flow["courses_after"].tolist() == [55, 53, 51, 49, 46, 44, 42, 42]
+    assert flow["patients_before"].tolist() == [37, 34, 32, 30, 28, 25, 23, 22]
+    assert flow["patients_removed"].tolist() == [3, 2, 2, 2, 3, 2, 1, 0]
+    assert flow["patients_after"].tolist() == [34, 32, 30, 28, 25, 23, 22, 22]
     assert flow["enabled"].all()
     assert result.flow.equals(flow)
 
@@ -207,8 +208,9 @@ def test_filters_can_be_switched_off(tmp_path):
     config = PrepareConfig(drop_no_codes=False, drop_no_discharge_summary=False,
                            drop_only_z_codes=False, drop_invalid_codes=False,
                            min_category_count=0, max_text_chars=None, drop_specialties=(),
-                           val_size=0, test_size=0)
-    result = prepare(build_cohort(tmp_path / "data"), tmp_path / "out", config)
+                           drop_no_note_text=False, val_size=0, test_size=0)
+    with pytest.warns(PrepareWarning, match=r"1 of 58 courses left have no note text .* kept"):
+        result = prepare(build_cohort(tmp_path / "data"), tmp_path / "out", config)
     assert result.flow["courses_removed"].sum() == 0 and not result.flow["enabled"].any()
     train = pd.read_parquet(tmp_path / "out" / "train.parquet").set_index("course_id")
     assert len(train) == 58
@@ -241,7 +243,7 @@ def test_cli_with_config(tmp_path, capsys):
                      str(config)]) == 0
     flow = pd.read_csv(out / "flow.csv")
     # min count 3: only K35 (1 course) is rare; J45 (2 courses) too -> 3 removed; no step 7
-    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 0]
+    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 0, 0]
     assert "rare_categories" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"train.parquet", "val.parquet", "test.parquet",
                                               "labels.json", "flow.csv", "manifest.json"}
