@@ -589,7 +589,7 @@ def write_split(path: Path, frame: pd.DataFrame, texts: Iterable[pa.Array], text
 _PARTITIONING = ds.partitioning(pa.schema([("bucket", pa.int32())]), flavor="hive")
 _PIECE_SCHEMAS = {
     "notes": pa.schema([("bucket", pa.int32()), ("slot", pa.int64()), ("seq", pa.int64()),
-                        ("note_type", pa.string()), ("text", pa.large_string())]),
+                        ("note_type", pa.large_string()), ("text", pa.large_string())]),
     "lines": pa.schema([("bucket", pa.int32()), ("slot", pa.int64()), ("seq", pa.int64()),
                         ("text", pa.large_string())]),
 }
@@ -633,8 +633,8 @@ def _route(cohort: contract.Cohort, courses: pd.Index, layout: _Layout, director
             values = {"bucket": layout.bucket[where], "slot": layout.slot[where],
                       "seq": frame.index.to_numpy(np.int64)}
             if "note_type" in schema.names:
-                values["note_type"] = pa.array(frame["note_type"].array, pa.string())
-            values["text"] = pa.array(text_of(frame).array).cast(pa.large_string())
+                values["note_type"] = _arrow_text(frame["note_type"]).combine_chunks()
+            values["text"] = _arrow_text(text_of(frame)).combine_chunks()
             yield pa.record_batch(values, schema=schema)
 
     tables = [("notes", ["course_id", "note_type", "text"], lambda frame: frame["text"],
