@@ -49,7 +49,12 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from medcoding import precision as precisions
-from medcoding.encoding import BucketBatchSampler, collate, encode_texts, load_encoder_and_tokenizer
+from medcoding.encoding import (
+    BucketBatchSampler,
+    collate,
+    load_encoder_and_tokenizer,
+    split_token_store,
+)
 from medcoding.io import read_json, write_csv, write_json
 from medcoding.model import (
     PLMCA,
@@ -433,7 +438,11 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
     labels = load_labels(prepared_dir, config.level)
     code_column = LEVEL_COLUMNS[config.level][0]
-    train_frame = training_subset(load_split(prepared_dir, "train"), config.train_size)
+    full_train = load_split(prepared_dir, "train")
+    train_frame = training_subset(full_train, config.train_size)
+    train_rows = (np.arange(len(full_train)) if config.train_size is None
+                  else np.flatnonzero(full_train["patient_rank"].to_numpy() < config.train_size))
+    del full_train
     val_frame = load_split(prepared_dir, "val")
     train_targets = target_matrix(train_frame[code_column].tolist(), labels)
     model, tokenizer = build_model(config, out_dir, train_frame["text"].tolist(), train_targets,
@@ -445,13 +454,15 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
             dist.broadcast(tensor, src=0)
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
 
-    train_tokens = encode_texts(tokenizer, train_frame["text"].tolist(), config.max_tokens)
-    val_tokens = encode_texts(tokenizer, val_frame["text"].tolist(), config.max_tokens)
+    # token ids, tokenized once per split and tokenizer, memory-mapped (PREPARED/tokens/)
+    train_tokens = split_token_store(prepared_dir, "train", tokenizer,
+                                     config.max_tokens).subset(train_rows)
+    val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
     val_targets = target_matrix(val_frame[code_column].tolist(), labels)
     baseline_map = frequency_baseline_map(train_targets, val_targets)
     targets_tensor = torch.from_numpy(train_targets.astype(np.float32))
 
-    sampler = BucketBatchSampler([len(doc) for doc in train_tokens], config.batch_size,
+    sampler = BucketBatchSampler(train_tokens.lengths(), config.batch_size,
                                  config.token_budget, config.chunk_size, config.seed, True,
                                  processes.rank, processes.world_size)
     total_steps = len(sampler) * config.epochs

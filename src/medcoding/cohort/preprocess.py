@@ -86,7 +86,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import yaml
 
@@ -559,6 +558,19 @@ def _table_rows(courses: pd.DataFrame, lists: list[pd.DataFrame],
     return rows.merge(assignment, on="patient_id", how="left", validate="many_to_one")
 
 
+def _split_frames(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each split, without ``split``: training by (``patient_rank``, ``course_id``),
+    validation and test by ``course_id`` (one sort of all rows, then slices)."""
+    split = rows["split"].map({name: number for number, name in enumerate(SPLITS)})
+    rank = rows["patient_rank"].where(rows["split"] == "train", 0)
+    order = rows.assign(_split=split, _rank=rank).sort_values(
+        ["_split", "_rank", "course_id"], kind="stable").index
+    ordered = rows.drop(columns="split").loc[order].reset_index(drop=True)
+    bounds = np.searchsorted(np.sort(split.to_numpy()), np.arange(len(SPLITS) + 1))
+    return {name: ordered.iloc[bounds[number]:bounds[number + 1]].reset_index(drop=True)
+            for number, name in enumerate(SPLITS)}
+
+
 def write_split(path: Path, frame: pd.DataFrame, texts: Iterable[pa.Array], text_after: str,
                 batch_courses: int) -> None:
     """Write a split atomically as plain Parquet (lists as ``list<string>``, no pandas dtypes).
@@ -585,13 +597,11 @@ def write_split(path: Path, frame: pd.DataFrame, texts: Iterable[pa.Array], text
 
 # Streaming the text tables into output order
 
-#: the pieces of text routed to output batches: hive-partitioned by batch number
-_PARTITIONING = ds.partitioning(pa.schema([("bucket", pa.int32())]), flavor="hive")
+#: the pieces of text routed to output batches, one Parquet file per batch
 _PIECE_SCHEMAS = {
-    "notes": pa.schema([("bucket", pa.int32()), ("slot", pa.int64()), ("seq", pa.int64()),
+    "notes": pa.schema([("slot", pa.int64()), ("seq", pa.int64()),
                         ("note_type", pa.large_string()), ("text", pa.large_string())]),
-    "lines": pa.schema([("bucket", pa.int32()), ("slot", pa.int64()), ("seq", pa.int64()),
-                        ("text", pa.large_string())]),
+    "lines": pa.schema([("slot", pa.int64()), ("seq", pa.int64()), ("text", pa.large_string())]),
 }
 
 
@@ -622,37 +632,46 @@ def _layout(frames: dict[str, pd.DataFrame], courses: pd.Index, batch_courses: i
 
 def _route(cohort: contract.Cohort, courses: pd.Index, layout: _Layout, directory: Path,
            batch_rows: int) -> None:
-    """Write every note and every medication/lab line of a kept course, batch by batch, into
-    ``directory/<table>/bucket=<output batch>/`` (one pass over each table; bounded memory)."""
-
-    def pieces(table: str, columns: list[str], text_of, schema: pa.Schema):
-        for frame in _batches(cohort, table, columns, batch_rows):
-            where = courses.get_indexer(frame["course_id"])
-            keep = layout.bucket[where] >= 0
-            frame, where = frame[keep], where[keep]
-            values = {"bucket": layout.bucket[where], "slot": layout.slot[where],
-                      "seq": frame.index.to_numpy(np.int64)}
-            if "note_type" in schema.names:
-                values["note_type"] = _arrow_text(frame["note_type"]).combine_chunks()
-            values["text"] = _arrow_text(text_of(frame)).combine_chunks()
-            yield pa.record_batch(values, schema=schema)
-
+    """Append every note and every medication/lab line of a kept course, batch by batch, to
+    ``directory/<table>/<output batch>.parquet`` (one pass over each table; bounded memory)."""
     tables = [("notes", ["course_id", "note_type", "text"], lambda frame: frame["text"],
                _PIECE_SCHEMAS["notes"])]
     tables += [(table, columns, lines_of, _PIECE_SCHEMAS["lines"])
                for table, columns, lines_of, _ in SECTIONS]
     for table, columns, text_of, schema in tables:
-        ds.write_dataset(pieces(table, columns, text_of, schema), directory / table,
-                         schema=schema, format="parquet", partitioning=_PARTITIONING,
-                         existing_data_behavior="overwrite_or_ignore")
+        (directory / table).mkdir(parents=True)
+        with contextlib.ExitStack() as stack:
+            writers: dict[int, pq.ParquetWriter] = {}
+            for frame in _batches(cohort, table, columns, batch_rows):
+                where = courses.get_indexer(frame["course_id"])
+                bucket = layout.bucket[where]
+                order = np.argsort(bucket, kind="stable")
+                order = order[bucket[order] >= 0]
+                if not len(order):
+                    continue
+                frame, where, bucket = frame.iloc[order], where[order], bucket[order]
+                values = {"slot": layout.slot[where], "seq": frame.index.to_numpy(np.int64)}
+                if "note_type" in schema.names:
+                    values["note_type"] = _arrow_text(frame["note_type"]).combine_chunks()
+                values["text"] = _arrow_text(text_of(frame)).combine_chunks()
+                pieces = pa.table(values, schema=schema)
+                starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+                for first, last in zip(starts, np.r_[starts[1:], len(bucket)], strict=True):
+                    number = int(bucket[first])
+                    if number not in writers:
+                        writers[number] = stack.enter_context(pq.ParquetWriter(
+                            directory / table / f"{number}.parquet", schema,
+                            compression="none"))
+                    writers[number].write_table(pieces.slice(first, last - first))
+        pa.default_memory_pool().release_unused()
 
 
 def _read_bucket(directory: Path, number: int) -> pa.Table | None:
     """The pieces routed to output batch ``number``, in table order (``None``: no piece)."""
-    path = directory / f"bucket={number}"
-    if not path.is_dir():
+    path = directory / f"{number}.parquet"
+    if not path.is_file():
         return None
-    table = ds.dataset(path, format="parquet").to_table()
+    table = pq.read_table(path)
     return table.take(pc.sort_indices(table, [("seq", "ascending")]))
 
 
@@ -725,7 +744,7 @@ def nothing_left(flow: pd.DataFrame) -> str:
 
 
 def prepare(data_dir: str | Path, out_dir: str | Path, config: PrepareConfig | None = None,
-            batch_courses: int = 65_536, batch_rows: int = 65_536) -> PrepareResult:
+            batch_courses: int = 32_768, batch_rows: int = 65_536) -> PrepareResult:
     """Filter, concatenate and split the cohort in ``data_dir``; write the splits to ``out_dir``.
 
     Writes ``train.parquet``, ``val.parquet``, ``test.parquet``, ``labels.json``, ``flow.csv``
@@ -749,29 +768,35 @@ def prepare(data_dir: str | Path, out_dir: str | Path, config: PrepareConfig | N
         warnings.warn(hint, PrepareWarning, stacklevel=2)
     course_index = pd.Index(cohort.courses["course_id"])
     text_stats = scan_texts(cohort, course_index, config, batch_rows)
+    pa.default_memory_pool().release_unused()
     kept, flow = apply_filters(cohort.courses, codes, text_stats, config)
     if not kept.any():
         raise PrepareError(nothing_left(flow))
+    # code lists of the kept courses; each table is let go once used (memory: the splits' rows)
     courses = cohort.courses[kept]
+    cohort.courses = cohort.courses[["course_id"]]  # what iter_batches checks course ids against
     kept_ids = pd.Index(courses["course_id"])
     lists = [code_lists(codes[codes["course_id"].isin(kept_ids)], "codes")]
+    del codes
+    cohort.codes = None
     if cohort.truth is not None:
         truth = normalise_codes(cohort.truth[cohort.truth["course_id"].isin(kept_ids)], system)
+        cohort.truth = None
         lists.append(code_lists(truth, "true", with_evidence=True))
+        del truth
     if cohort.distractors is not None:
         distractors = cohort.distractors[cohort.distractors["course_id"].isin(kept_ids)]
+        cohort.distractors = None
         lists.append(distractor_lists(distractors, system))
+        del distractors
     try:
         assignment = split_patients(courses["patient_id"], config.val_size, config.test_size,
                                     config.seed)
     except ValueError as error:
         raise PrepareError(f"{error}\n\n{flow.to_string(index=False)}") from None
     rows = _table_rows(courses, lists, assignment)
-    frames = {}
-    for name in SPLITS:
-        frame = rows[rows["split"] == name].drop(columns="split")
-        sort_keys = ["patient_rank", "course_id"] if name == "train" else ["course_id"]
-        frames[name] = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
+    del courses, lists, kept_ids
+    frames = _split_frames(rows)
     del rows
     _check_disjoint(frames)
     labels = {level: _vocabulary(frames["train"][f"codes_{level}"]) for level in ("l3", "full")}
@@ -779,6 +804,7 @@ def prepare(data_dir: str | Path, out_dir: str | Path, config: PrepareConfig | N
               for name, frame in frames.items()}
     counts["labels"] = {level: len(values) for level, values in labels.items()}
     text_after = "inpatient" if "inpatient" in frames["train"] else "department"
+    pa.default_memory_pool().release_unused()
     layout = _layout(frames, course_index, batch_courses)
     note_rank = note_ranks(text_stats.note_types, config.note_type_order)
     out_dir.mkdir(parents=True, exist_ok=True)
