@@ -108,17 +108,18 @@ def test_token_store_matches_encode_texts_and_is_cached_per_split_and_tokenizer(
     monkeypatch.setenv("MEDCODING_CACHE", str(tmp_path / "cache"))
     _, tokenizer = load_encoder_and_tokenizer("tiny", TEXTS, seed=0)
     texts = TEXTS + ["", "fever " * 400]
+    empty, long = len(TEXTS), len(TEXTS) + 1
     expected = encode_texts(tokenizer, texts, max_tokens=300)
     store = write_token_store(tmp_path / "store", tokenizer, iter(texts), 300, batch_size=4)
     assert len(store) == len(texts) and store.lengths().tolist() == [len(e) for e in expected]
     assert all(np.array_equal(store[i], e) for i, e in enumerate(expected))
-    assert isinstance(store.ids, np.memmap) and store[16].shape == (0,) and len(store[17]) == 300
-    subset = store.subset([17, 0, 2]).subset([0, 2])  # documents 17 and 2
+    assert isinstance(store.ids, np.memmap) and store[empty].shape == (0,) and len(store[long]) == 300
+    subset = store.subset([long, 0, 2]).subset([0, 2])  # documents `long` and 2
     assert [len(doc) for doc in subset] == [300, len(expected[2])]
     assert np.array_equal(subset[1], expected[2])
     with pytest.raises(IndexError):
         store[len(texts)]
-    input_ids, mask = collate([store[17], store[0]])
+    input_ids, mask = collate([store[long], store[0]])
     assert input_ids.shape == (2, 3, 128) and mask.sum().item() == 300 + len(expected[0])
     write_token_store(tmp_path / "empty", tokenizer, [], 10)
     assert len(TokenStore.open(tmp_path / "empty")) == 0
@@ -129,7 +130,7 @@ def test_token_store_matches_encode_texts_and_is_cached_per_split_and_tokenizer(
     first = split_token_store(prepared, "train", tokenizer, 300)
     assert [p.name for p in prepared.iterdir()] == ["train.parquet"]  # nothing written there
     stores = list((tmp_path / "cache" / "tokens").glob("*/train"))
-    assert len(stores) == 1 and np.array_equal(first[17], expected[17])
+    assert len(stores) == 1 and np.array_equal(first[long], expected[long])
     written = (stores[0] / "ids.bin").stat().st_mtime_ns
     again = split_token_store(prepared, "train", tokenizer, 300)  # cached: not re-tokenized
     assert (stores[0] / "ids.bin").stat().st_mtime_ns == written
