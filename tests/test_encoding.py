@@ -113,7 +113,8 @@ def test_token_store_matches_encode_texts_and_is_cached_per_split_and_tokenizer(
     store = write_token_store(tmp_path / "store", tokenizer, iter(texts), 300, batch_size=4)
     assert len(store) == len(texts) and store.lengths().tolist() == [len(e) for e in expected]
     assert all(np.array_equal(store[i], e) for i, e in enumerate(expected))
-    assert isinstance(store.ids, np.memmap) and store[empty].shape == (0,) and len(store[long]) == 300
+    assert isinstance(store.ids, np.memmap)
+    assert store[empty].shape == (0,) and len(store[long]) == 300
     subset = store.subset([long, 0, 2]).subset([0, 2])  # documents `long` and 2
     assert [len(doc) for doc in subset] == [300, len(expected[2])]
     assert np.array_equal(subset[1], expected[2])

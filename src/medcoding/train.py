@@ -454,7 +454,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
             dist.broadcast(tensor, src=0)
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
 
-    # token ids, tokenized once per split and tokenizer, memory-mapped (PREPARED/tokens/)
+    # token ids, tokenized once per split and tokenizer, memory-mapped (encoding.cache_dir())
     train_tokens = split_token_store(prepared_dir, "train", tokenizer,
                                      config.max_tokens).subset(train_rows)
     val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
