@@ -22,6 +22,8 @@ BENCHMARKS = [
     ("bench_generate.py", ["--courses", "100000"], ["--courses", "3000"]),
     ("bench_metrics.py", [], ["--documents", "5000", "--labels", "300"]),
     ("bench_throughput.py", [], ["--docs", "8", "--labels", "50"]),
+    ("bench_prepare.py", ["--courses", "200000"], ["--courses", "3000"]),
+    ("bench_gpu.py", [], ["--tiny"]),  # BERT-base on a GPU; --tiny (and on a CPU): a check
 ]
 
 

@@ -97,3 +97,46 @@ def test_bucket_sampler_covers_each_document_once_and_groups_lengths(world_size)
     first, second = (BucketBatchSampler(lengths, seed=3) for _ in range(2))
     second.set_epoch(1)
     assert first.step_documents() != second.step_documents()
+
+
+def test_token_store_matches_encode_texts_and_is_cached_per_split_and_tokenizer(
+        tmp_path, monkeypatch):
+    import pandas as pd
+
+    from medcoding.encoding import TokenStore, split_token_store, write_token_store
+
+    monkeypatch.setenv("MEDCODING_CACHE", str(tmp_path / "cache"))
+    _, tokenizer = load_encoder_and_tokenizer("tiny", TEXTS, seed=0)
+    texts = TEXTS + ["", "fever " * 400]
+    empty, long = len(TEXTS), len(TEXTS) + 1
+    expected = encode_texts(tokenizer, texts, max_tokens=300)
+    store = write_token_store(tmp_path / "store", tokenizer, iter(texts), 300, batch_size=4)
+    assert len(store) == len(texts) and store.lengths().tolist() == [len(e) for e in expected]
+    assert all(np.array_equal(store[i], e) for i, e in enumerate(expected))
+    assert isinstance(store.ids, np.memmap)
+    assert store[empty].shape == (0,) and len(store[long]) == 300
+    subset = store.subset([long, 0, 2]).subset([0, 2])  # documents `long` and 2
+    assert [len(doc) for doc in subset] == [300, len(expected[2])]
+    assert np.array_equal(subset[1], expected[2])
+    with pytest.raises(IndexError):
+        store[len(texts)]
+    input_ids, mask = collate([store[long], store[0]])
+    assert input_ids.shape == (2, 3, 128) and mask.sum().item() == 300 + len(expected[0])
+    write_token_store(tmp_path / "empty", tokenizer, [], 10)
+    assert len(TokenStore.open(tmp_path / "empty")) == 0
+
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    pd.DataFrame({"text": texts}).to_parquet(prepared / "train.parquet")
+    first = split_token_store(prepared, "train", tokenizer, 300)
+    assert [p.name for p in prepared.iterdir()] == ["train.parquet"]  # nothing written there
+    stores = list((tmp_path / "cache" / "tokens").glob("*/train"))
+    assert len(stores) == 1 and np.array_equal(first[long], expected[long])
+    written = (stores[0] / "ids.bin").stat().st_mtime_ns
+    again = split_token_store(prepared, "train", tokenizer, 300)  # cached: not re-tokenized
+    assert (stores[0] / "ids.bin").stat().st_mtime_ns == written
+    assert again.lengths().tolist() == first.lengths().tolist()
+    split_token_store(prepared, "train", tokenizer, 100)  # another max_tokens: its own store
+    pd.DataFrame({"text": texts[:3]}).to_parquet(prepared / "train.parquet")  # re-prepared
+    assert len(split_token_store(prepared, "train", tokenizer, 300)) == 3
+    assert len(list((tmp_path / "cache" / "tokens").glob("*/train"))) == 3

@@ -140,6 +140,7 @@ def test_run_skips_unchanged_steps_and_reruns_dependents(project: Path) -> None:
     record = json.loads((project / "runs" / "base" / "steps" / "b.json").read_text())
     assert record["parameters"] == {"run_dir": str(project / "runs" / "base"), "factor": 10}
     assert record["seconds"] > 0 and record["peak_mb"] > 10  # the kernel's memory was sampled
+    assert record["precision"]["precision"] in ("bf16", "fp32")  # what `auto` resolved to here
 
     report, _ = run(project)
     assert statuses(report) == {"a": "skipped", "b": "skipped", "c": "skipped",

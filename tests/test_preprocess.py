@@ -1,6 +1,8 @@
 """medcoding.cohort.preprocess on a hand-built cohort where every filter removes known courses."""
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,8 @@ from medcoding.cohort.preprocess import (
     DEFAULTS_FILE,
     FLOW_COLUMNS,
     PrepareConfig,
+    PrepareError,
+    PrepareWarning,
     _join_groups,
     _Pieces,
     prepare,
@@ -115,13 +119,13 @@ def test_flow_counts_each_filter(prepared):
     assert list(flow.columns) == FLOW_COLUMNS
     assert flow["name"].tolist() == ["no_codes", "no_discharge_summary", "only_z_codes",
                                      "invalid_codes", "rare_categories", "long_text",
-                                     "specialties"]
-    assert flow["courses_before"].tolist() == [58, 55, 53, 51, 49, 46, 44]
-    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 2]
-    assert flow["courses_after"].tolist() == [55, 53, 51, 49, 46, 44, 42]
-    assert flow["patients_before"].tolist() == [37, 34, 32, 30, 28, 25, 23]
-    assert flow["patients_removed"].tolist() == [3, 2, 2, 2, 3, 2, 1]
-    assert flow["patients_after"].tolist() == [34, 32, 30, 28, 25, 23, 22]
+                                     "specialties", "no_note_text"]
+    assert flow["courses_before"].tolist() == [58, 55, 53, 51, 49, 46, 44, 42]
+    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 2, 0]
+    assert flow["courses_after"].tolist() == [55, 53, 51, 49, 46, 44, 42, 42]
+    assert flow["patients_before"].tolist() == [37, 34, 32, 30, 28, 25, 23, 22]
+    assert flow["patients_removed"].tolist() == [3, 2, 2, 2, 3, 2, 1, 0]
+    assert flow["patients_after"].tolist() == [34, 32, 30, 28, 25, 23, 22, 22]
     assert flow["enabled"].all()
     assert result.flow.equals(flow)
 
@@ -207,8 +211,9 @@ def test_filters_can_be_switched_off(tmp_path):
     config = PrepareConfig(drop_no_codes=False, drop_no_discharge_summary=False,
                            drop_only_z_codes=False, drop_invalid_codes=False,
                            min_category_count=0, max_text_chars=None, drop_specialties=(),
-                           val_size=0, test_size=0)
-    result = prepare(build_cohort(tmp_path / "data"), tmp_path / "out", config)
+                           drop_no_note_text=False, val_size=0, test_size=0)
+    with pytest.warns(PrepareWarning, match=r"1 of 58 courses left have no note text .* kept"):
+        result = prepare(build_cohort(tmp_path / "data"), tmp_path / "out", config)
     assert result.flow["courses_removed"].sum() == 0 and not result.flow["enabled"].any()
     train = pd.read_parquet(tmp_path / "out" / "train.parquet").set_index("course_id")
     assert len(train) == 58
@@ -241,7 +246,7 @@ def test_cli_with_config(tmp_path, capsys):
                      str(config)]) == 0
     flow = pd.read_csv(out / "flow.csv")
     # min count 3: only K35 (1 course) is rare; J45 (2 courses) too -> 3 removed; no step 7
-    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 0]
+    assert flow["courses_removed"].tolist() == [3, 2, 2, 2, 3, 2, 0, 0]
     assert "rare_categories" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"train.parquet", "val.parquet", "test.parquet",
                                               "labels.json", "flow.csv", "manifest.json"}
@@ -268,3 +273,105 @@ def test_single_name_in_yaml_list_field(tmp_path):
     path = tmp_path / "prepare.yaml"
     path.write_text("drop_specialties: adult_psychiatry\n")
     assert PrepareConfig.from_yaml(path).drop_specialties == ("adult_psychiatry",)
+
+
+# Streaming, bad input and the faults of issue 12 (items 6, 8, 9, 10)
+
+
+def test_small_batches_write_the_same_splits_in_several_row_groups(prepared, tmp_path):
+    import pyarrow.parquet as pq
+
+    from medcoding.cohort.preprocess import scan_texts
+
+    out, _, splits = prepared
+    data = out.parent / "data"
+    prepare(data, tmp_path / "batched", SMALL_SPLIT, batch_courses=4, batch_rows=5)
+    for name, frame in splits.items():
+        batched = pd.read_parquet(tmp_path / "batched" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(batched, frame)
+        row_groups = pq.ParquetFile(tmp_path / "batched" / f"{name}.parquet").num_row_groups
+        assert row_groups == -(-len(frame) // 4)  # one per batch of 4 courses
+    assert sorted(p.name for p in (tmp_path / "batched").iterdir()) == [
+        "flow.csv", "labels.json", "manifest.json", "test.parquet", "train.parquet",
+        "val.parquet"]  # the routed pieces are gone
+    # the lengths the long_text filter uses are the lengths of the texts written
+    cohort = contract.load(data, lazy=("notes", "medications", "labs"))
+    courses = pd.Index(cohort.courses["course_id"])
+    stats = scan_texts(cohort, courses, SMALL_SPLIT, batch_rows=3)
+    for frame in splits.values():
+        where = courses.get_indexer(frame["course_id"])
+        assert stats.chars[where].tolist() == frame["text"].str.len().tolist()
+
+
+def test_out_equal_to_data_is_refused(tmp_path, capsys):
+    data = build_cohort(tmp_path / "data")
+    manifest = (data / "manifest.json").read_text()
+    with pytest.raises(PrepareError, match="is the cohort directory"):
+        prepare(data, tmp_path / "data" / ".." / "data")
+    assert cli_main(["prepare", "--data", str(data), "--out", str(data)]) == 1
+    assert "overwrite its manifest.json" in capsys.readouterr().err
+    assert (data / "manifest.json").read_text() == manifest
+    assert sorted(p.name for p in data.iterdir()) == sorted(
+        ["courses.parquet", "notes.parquet", "medications.parquet", "labs.parquet",
+         "codes.parquet", "truth.parquet", "distractors.parquet", "manifest.json"])
+
+
+def _rewrite(data, table, frame):
+    frame.to_parquet(data / f"{table}.parquet", index=False)
+
+
+@pytest.mark.parametrize("emptied, filter_name", [("codes", "filter 1 (no_codes)"),
+                                                 ("notes", "filter 2 (no_discharge_summary)"),
+                                                 ("courses", "courses.parquet has no rows")])
+def test_empty_tables_name_what_removed_everything(tmp_path, capsys, emptied, filter_name):
+    data = build_cohort(tmp_path / "data")
+    tables = {"codes": ["truth", "codes"], "notes": ["notes"],
+              "courses": ["truth", "distractors", "codes", "notes", "medications", "labs",
+                          "courses"]}[emptied]
+    for table in tables:
+        _rewrite(data, table, pd.read_parquet(data / f"{table}.parquet").iloc[:0])
+    with pytest.raises(PrepareError, match=re.escape(filter_name)) as error:
+        prepare(data, tmp_path / "out")
+    assert "courses_before" in str(error.value)  # the flow table is shown
+    assert cli_main(["prepare", "--data", str(data), "--out", str(tmp_path / "out2")]) == 1
+    assert filter_name in capsys.readouterr().err
+
+
+def test_filters_that_leave_nothing_or_too_few_patients(tmp_path):
+    data = build_cohort(tmp_path / "data")
+    with pytest.raises(PrepareError, match=r"filter 5 \(rare_categories\) removed the last 49 "
+                                           r"courses(.|\n)*min_category_count"):
+        prepare(data, tmp_path / "out", PrepareConfig(min_category_count=100))
+    with pytest.raises(PrepareError, match=r"leaving none for training(.|\n)*no_note_text"):
+        prepare(data, tmp_path / "out", PrepareConfig(val_size=10, test_size=12))
+    assert not (tmp_path / "out").exists()
+
+
+def test_all_notes_empty_warns_and_counts_them(tmp_path):
+    data = build_cohort(tmp_path / "data")
+    notes = pd.read_parquet(data / "notes.parquet")
+    _rewrite(data, "notes", notes.assign(text=""))
+    with pytest.warns(PrepareWarning, match="44 of 44 courses left have no note text"), \
+            pytest.raises(PrepareError, match=r"filter 8 \(no_note_text\) removed the last 44"):
+        prepare(data, tmp_path / "out", SMALL_SPLIT)
+    keep = dataclasses.replace(SMALL_SPLIT, drop_no_note_text=False)
+    with pytest.warns(PrepareWarning, match="they are kept"):
+        result = prepare(data, tmp_path / "out", keep)
+    assert result.flow.iloc[-1][["name", "enabled", "courses_removed"]].tolist() == [
+        "no_note_text", False, 0]
+    train = pd.read_parquet(tmp_path / "out" / "train.parquet").set_index("course_id")
+    assert train.loc["g01", "text"].startswith("\n\n\n\n")  # six empty notes, then the drugs
+    assert "Medications:\n- metformin" in train.loc["g01", "text"]
+
+
+def test_many_invalid_codes_suggest_the_code_system_may_be_wrong(tmp_path, recwarn):
+    data = build_cohort(tmp_path / "data")
+    prepare(data, tmp_path / "ok", SMALL_SPLIT)
+    assert not [w for w in recwarn if issubclass(w.category, PrepareWarning)]  # 2 of 87 codes
+    codes = pd.read_parquet(data / "codes.parquet")
+    codes.loc[codes.index[codes["code"].eq("E66.0")], "code"] = "E66.01"  # 10 courses: CM only
+    _rewrite(data, "codes", codes)
+    with pytest.warns(PrepareWarning, match=r'\d+% of the codes .* not defined in WHO ICD-10'
+                                            r'(.|\n)*"code_system": "who"\) may be wrong: in '
+                                            r'ICD-10-CM only \d+% would be invalid'):
+        prepare(data, tmp_path / "hint", SMALL_SPLIT)

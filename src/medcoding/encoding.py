@@ -258,3 +258,120 @@ class BucketBatchSampler:
 
     def __iter__(self) -> Iterator[list[list[int]]]:
         return iter(self.steps())
+
+
+# ----------------------------------------------------------------------------- token store
+
+
+@dataclass
+class TokenStore:
+    """Token ids of a split's documents in one memory-mapped file, read a document at a time.
+
+    ``ids.bin`` holds every document's int32 ids end to end, ``offsets.npy`` (int64, documents
+    + 1) where each starts. ``store[i]`` is a read-only view of document ``i`` (only its pages are
+    read), ``len(store)`` the document count; ``subset(rows)`` a store of some of the documents.
+    Training and scoring index it like a list of arrays, so memory does not grow with the corpus.
+    """
+
+    ids: np.ndarray  # [all tokens] int32, memory-mapped
+    offsets: np.ndarray  # [documents + 1] int64
+    rows: np.ndarray | None = None  # the documents shown, in order (None: all)
+
+    @classmethod
+    def open(cls, directory: str | os.PathLike) -> TokenStore:
+        directory = Path(directory)
+        offsets = np.load(directory / "offsets.npy")
+        ids = (np.memmap(directory / "ids.bin", dtype=np.int32, mode="r") if offsets[-1]
+               else np.zeros(0, np.int32))
+        return cls(ids, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1 if self.rows is None else len(self.rows)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        row = int(index if self.rows is None else self.rows[index])
+        if not 0 <= row < len(self.offsets) - 1:
+            raise IndexError(f"document {index} of a store of {len(self)}")
+        return self.ids[self.offsets[row]:self.offsets[row + 1]]
+
+    def lengths(self) -> np.ndarray:
+        """Token count of each document shown."""
+        lengths = np.diff(self.offsets)
+        return lengths if self.rows is None else lengths[self.rows]
+
+    def subset(self, rows: Sequence[int]) -> TokenStore:
+        rows = np.asarray(rows, dtype=np.int64)
+        return TokenStore(self.ids, self.offsets, rows if self.rows is None else self.rows[rows])
+
+
+def write_token_store(directory: str | os.PathLike, tokenizer, texts, max_tokens: int = 10_000,
+                      batch_size: int = 2_048) -> TokenStore:
+    """Tokenize ``texts`` (any iterable of strings) ``batch_size`` at a time into a store.
+
+    The store is written into a staging folder and renamed into place; if another process put
+    one there first, that one is kept (both hold the same ids).
+    """
+    import tempfile
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    offsets, total, batch = [0], 0, []
+    with open(staging / "ids.bin", "wb") as out:
+        def flush() -> None:
+            nonlocal total
+            for ids in encode_texts(tokenizer, batch, max_tokens):
+                out.write(ids.tobytes())
+                total += len(ids)
+                offsets.append(total)
+            batch.clear()
+
+        for text in texts:
+            batch.append(text)
+            if len(batch) == batch_size:
+                flush()
+        flush()
+    np.save(staging / "offsets.npy", np.asarray(offsets, dtype=np.int64))
+    try:
+        os.replace(staging, directory)
+    except OSError:  # a store is already there (written by another process): keep it
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return TokenStore.open(directory)
+
+
+def cache_dir() -> Path:
+    """Where derived data is cached: ``$MEDCODING_CACHE``, else ``$XDG_CACHE_HOME/medcoding``,
+    else ``~/.cache/medcoding``. Everything in it is keyed by content and safe to delete."""
+    if os.environ.get("MEDCODING_CACHE"):
+        return Path(os.environ["MEDCODING_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medcoding"
+
+
+def split_token_store(prepared_dir: str | os.PathLike, split: str, tokenizer,
+                      max_tokens: int = 10_000) -> TokenStore:
+    """The token ids of ``PREPARED/<split>.parquet``, tokenized once and cached.
+
+    The store is ``cache_dir()/tokens/<key>/<split>/``, ``key`` a hash of the split file's bytes,
+    the tokenizer and ``max_tokens``: every model trained on the same split with the same
+    tokenizer (the scaling ladder's rungs, a resumed run) reads the same store, a re-prepared
+    split or another tokenizer gets its own, and the prepared folder itself is never written to.
+    Texts are read one row group at a time.
+    """
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    path = Path(prepared_dir) / f"{split}.parquet"
+    digest = hashlib.sha256(f"{max_tokens}\n".encode())
+    digest.update(tokenizer.backend_tokenizer.to_str().encode("utf-8"))
+    with open(path, "rb") as file:
+        digest.update(hashlib.file_digest(file, "sha256").digest())
+    directory = cache_dir() / "tokens" / digest.hexdigest()[:16] / split
+    if (directory / "offsets.npy").is_file():
+        return TokenStore.open(directory)
+    parquet = pq.ParquetFile(path)
+    texts = (text for batch in parquet.iter_batches(batch_size=2_048, columns=["text"])
+             for text in batch.column(0).to_pylist())
+    return write_token_store(directory, tokenizer, texts, max_tokens)

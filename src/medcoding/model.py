@@ -43,7 +43,8 @@ class PLMCAConfig:
 
     ``encoder`` is the encoder's Hugging Face config as a dict (or a local directory holding a
     ``config.json``); ``attn_implementation`` is the encoder attention kernel (``eager`` or
-    ``sdpa``), which can be switched on a built model with ``set_attention``.
+    ``sdpa``), which can be switched on a built model with ``set_attention``; ``precision`` the
+    resolved precision it was trained in (``None`` in models saved before it was recorded).
     """
 
     encoder: dict | str
@@ -52,6 +53,7 @@ class PLMCAConfig:
     pad_token_id: int = 0
     attn_implementation: str = "eager"
     label_query_std: float = 0.02  # initial scale of the label queries E
+    precision: str | None = None  # what it was trained in (bf16 | fp32; medcoding.precision)
 
     def encoder_dict(self) -> dict:
         if isinstance(self.encoder, dict):
@@ -232,26 +234,30 @@ def score_token_arrays(
     model: PLMCA,
     documents: list,
     token_budget: int = 32_768,
-    bf16: bool = True,
+    precision: str = "auto",
     progress: bool = False,
 ) -> torch.Tensor:
     """Sigmoid scores ``[documents, labels]`` (float32, input order) for tokenized documents.
 
     Documents are sorted by length and scored in micro-batches of at most ``token_budget``
-    padded tokens, under ``torch.inference_mode`` and, if ``bf16``, bfloat16 autocast.
+    padded tokens, under ``torch.inference_mode`` and, where ``precision`` resolves to ``bf16``
+    (``medcoding.precision``: ``auto`` does where the device has native bfloat16), bfloat16
+    autocast.
     """
     from tqdm.auto import tqdm
 
+    from medcoding import precision as precisions
     from medcoding.encoding import collate, token_budget_batches
 
     chunk_size = model.config.chunk_size
     lengths = [len(doc) for doc in documents]
     batches = token_budget_batches(range(len(documents)), lengths, token_budget, chunk_size)
     device = next(model.parameters()).device
+    resolved = precisions.resolve(precision, device).precision
     scores = torch.zeros(len(documents), model.config.n_labels)
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+    with torch.inference_mode(), precisions.autocast(resolved, device):
         for batch in tqdm(batches, desc="scoring", disable=not progress, leave=False):
             input_ids, attention_mask = collate([documents[i] for i in batch], chunk_size,
                                                 model.config.pad_token_id)

@@ -533,12 +533,15 @@ def run_steps(
             log(f"[FAIL] {step.name}\n{err}")
             break
         seconds = time.perf_counter() - started
+        from medcoding import precision as precisions  # torch: imported only once a step ran
+
         (state_dir / f"{step.name}.failed.ipynb").unlink(missing_ok=True)
         write_json(
             record_path,
             {"key": key, "parameters": step_params, "seconds": round(seconds, 2),
              "peak_mb": round(peak_mb, 1), "depends_on": list(step.depends_on),
-             "environment": environment, "inputs": inputs},
+             "environment": environment, "inputs": inputs,
+             "precision": precisions.resolve("auto", precisions.default_device()).to_dict()},
         )
         results.append(StepResult(step.name, "ran", key, seconds, peak_mb))
         log(f"[done] {step.name} in {seconds:.1f} s, kernel peak {peak_mb:.0f} MiB")

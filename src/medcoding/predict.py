@@ -24,8 +24,10 @@ from medcoding.encoding import encode_texts, load_tokenizer
 from medcoding.io import atomic_path, read_json
 from medcoding.model import PLMCA, load_pretrained, score_token_arrays
 from medcoding.modeldir import require_complete
+from medcoding.precision import PRECISIONS, resolve
 
 LABELS_KEY = b"medcoding.labels"
+PRECISION_KEY = b"medcoding.precision"
 
 
 def code_title(code: str) -> str:
@@ -50,10 +52,12 @@ class Coder:
     A text with no token to read (empty, whitespace or NUL only) is scored as the empty
     document: the model's output without evidence, its label prior; an ``EmptyTextWarning``
     says which rows. Scores that are not finite (NaN or infinite weights) raise ``ValueError``.
+    ``precision`` (``auto`` | ``bf16`` | ``fp32``, see ``medcoding.precision``) is resolved once
+    on the model's device; ``coder.precision`` is the one its scores are computed in.
     """
 
     def __init__(self, model: PLMCA, tokenizer, labels: list[str], threshold: float = 0.5,
-                 max_tokens: int = 10_000, token_budget: int = 32_768, bf16: bool = True,
+                 max_tokens: int = 10_000, token_budget: int = 32_768, precision: str = "auto",
                  source: str | os.PathLike = "the model"):
         self.source = str(source)
         self.model = model.eval()
@@ -62,11 +66,11 @@ class Coder:
         self.threshold = threshold
         self.max_tokens = max_tokens
         self.token_budget = token_budget
-        self.bf16 = bf16
+        self.precision = resolve(precision, next(model.parameters()).device).precision
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, attn_implementation: str = "sdpa",
-                        bf16: bool = True) -> Coder:
+                        precision: str = "auto") -> Coder:
         """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir.
 
         Refuses a directory without the completion marker of a finished training run
@@ -86,8 +90,8 @@ class Coder:
                              f"{model.config.n_labels} outputs; the directory is inconsistent")
         thresholds_path = directory / "thresholds.json"
         threshold = read_json(thresholds_path)["global"] if thresholds_path.is_file() else 0.5
-        return cls(model, load_tokenizer(directory), labels, float(threshold), bf16=bf16,
-                   source=directory)
+        return cls(model, load_tokenizer(directory), labels, float(threshold),
+                   precision=precision, source=directory)
 
     def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Scores ``[texts, labels]`` (float32) in label-list order."""
@@ -100,7 +104,8 @@ class Coder:
             warnings.warn(f"{which} nothing to read (empty, whitespace or NUL only{rows}): "
                           "scored as the empty document, the model's prior", EmptyTextWarning,
                           stacklevel=2)
-        scores = score_token_arrays(self.model, tokens, self.token_budget, self.bf16, progress)
+        scores = score_token_arrays(self.model, tokens, self.token_budget, self.precision,
+                                    progress)
         scores = scores.numpy().astype(np.float32)
         bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
         if len(bad):
@@ -146,8 +151,11 @@ def predictions_path(directory: str | os.PathLike, split: str) -> Path:
 
 
 def save_predictions(directory: str | os.PathLike, split: str, course_ids, scores,
-                     labels: list[str]) -> Path:
-    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata)."""
+                     labels: list[str], precision: str | None = None) -> Path:
+    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata).
+
+    ``precision``, the one the scores were computed in, goes into the metadata when given.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -159,7 +167,10 @@ def save_predictions(directory: str | os.PathLike, split: str, course_ids, score
     flat = pa.array(scores.reshape(-1), type=pa.float16())
     table = pa.table({"course_id": pa.array(course_ids.tolist()),
                       "scores": pa.FixedSizeListArray.from_arrays(flat, len(labels))})
-    table = table.replace_schema_metadata({LABELS_KEY: json.dumps(list(labels)).encode()})
+    metadata = {LABELS_KEY: json.dumps(list(labels)).encode()}
+    if precision is not None:
+        metadata[PRECISION_KEY] = precision.encode()
+    table = table.replace_schema_metadata(metadata)
     target = predictions_path(directory, split)
     with atomic_path(target) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -195,7 +206,8 @@ def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike,
     frame = pd.read_parquet(path, columns=["course_id", "text"])
     coder = coder or Coder.from_pretrained(model_dir)
     scores = coder.score(frame, progress=True)
-    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels)
+    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels,
+                            coder.precision)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -233,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--prepared", type=Path, help="prepared-split directory (with --split)")
     parser.add_argument("--out", type=Path, help="prediction folder (with --split)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto (default): bfloat16 where the CPU/GPU has it natively, else "
+                        "float32; bf16 or fp32 to force one")
     args = parser.parse_args(argv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmptyTextWarning)
@@ -247,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    coder = Coder.from_pretrained(args.model)
+    coder = Coder.from_pretrained(args.model, precision=args.precision)
     if args.split:
         if args.prepared is None or args.out is None:
             parser.error("--split needs --prepared DIR and --out DIR")

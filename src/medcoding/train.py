@@ -4,8 +4,11 @@ Defaults follow the study (Methods: Model): binary cross-entropy, AdamW at 5e-5 
 schedule after a warm-up, up to 10 epochs, early stopping after 2 epochs without a better
 validation mean average precision (MAP; the best epoch's weights are kept), effective batches of
 128 documents (gradient accumulation over micro-batches bounded by a token budget), gradient
-clipping at 1.0, documents truncated at 10,000 tokens. bfloat16 autocast is on by default (it
-pays on CPUs with AVX-512 BF16 and on GPUs); ``bf16=False`` trains in float32.
+clipping at 1.0, documents truncated at 10,000 tokens. ``precision="auto"`` (the default) trains
+under bfloat16 autocast where the device runs it natively (CPUs with AVX-512 BF16 or AMX, GPUs
+from Ampere on) and in float32 elsewhere; ``"bf16"``/``"fp32"`` force one (see
+``medcoding.precision``).
+The precision used is recorded in the model's ``config.json``.
 
 Data parallel (``torchrun --nproc_per_node=N -m medcoding.train ...``): each process takes an
 interleaved share of every step's 128 documents, accumulates its gradients, and one all-reduce
@@ -54,7 +57,13 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from medcoding.encoding import BucketBatchSampler, collate, encode_texts, load_encoder_and_tokenizer
+from medcoding import precision as precisions
+from medcoding.encoding import (
+    BucketBatchSampler,
+    collate,
+    load_encoder_and_tokenizer,
+    split_token_store,
+)
 from medcoding.io import read_json, write_csv, write_json
 from medcoding.model import (
     PLMCA,
@@ -95,7 +104,7 @@ class TrainConfig:
     max_tokens: int = 10_000
     chunk_size: int = 128
     grad_clip: float = 1.0
-    bf16: bool = True
+    precision: str = "auto"  # auto | bf16 | fp32 (medcoding.precision); auto: bf16 where native
     attn_implementation: str = "eager"  # encoder attention while training
     eval_attn_implementation: str = "sdpa"  # encoder attention while scoring
     seed: int = 0
@@ -457,7 +466,8 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
 
 def validate(model: PLMCA, config: TrainConfig, val_tokens, val_targets) -> tuple[float, float]:
     model.set_attention(config.eval_attn_implementation)
-    scores = score_token_arrays(model, val_tokens, config.eval_token_budget, config.bf16).numpy()
+    scores = score_token_arrays(model, val_tokens, config.eval_token_budget,
+                                model.config.precision).numpy()
     model.set_attention(config.attn_implementation)
     return mean_average_precision(val_targets, scores), f1_micro(val_targets, scores, 0.5)
 
@@ -504,24 +514,31 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
     labels = load_labels(prepared_dir, config.level)
     code_column = LEVEL_COLUMNS[config.level][0]
-    train_frame = training_subset(load_split(prepared_dir, "train"), config.train_size)
+    full_train = load_split(prepared_dir, "train")
+    train_frame = training_subset(full_train, config.train_size)
+    train_rows = (np.arange(len(full_train)) if config.train_size is None
+                  else np.flatnonzero(full_train["patient_rank"].to_numpy() < config.train_size))
+    del full_train
     val_frame = load_split(prepared_dir, "val")
     train_targets = target_matrix(train_frame[code_column].tolist(), labels)
     model, tokenizer = build_model(config, work, train_frame["text"].tolist(), train_targets,
                                    resume, processes)
     model.to(processes.device)
+    model.config.precision = precisions.resolve(config.precision, processes.device).precision
     if processes.world_size > 1:
         for tensor in model.state_dict().values():
             dist.broadcast(tensor, src=0)
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
 
-    train_tokens = encode_texts(tokenizer, train_frame["text"].tolist(), config.max_tokens)
-    val_tokens = encode_texts(tokenizer, val_frame["text"].tolist(), config.max_tokens)
+    # token ids, tokenized once per split and tokenizer, memory-mapped (encoding.cache_dir())
+    train_tokens = split_token_store(prepared_dir, "train", tokenizer,
+                                     config.max_tokens).subset(train_rows)
+    val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
     val_targets = target_matrix(val_frame[code_column].tolist(), labels)
     baseline_map = frequency_baseline_map(train_targets, val_targets)
     targets_tensor = torch.from_numpy(train_targets.astype(np.float32))
 
-    sampler = BucketBatchSampler([len(doc) for doc in train_tokens], config.batch_size,
+    sampler = BucketBatchSampler(train_tokens.lengths(), config.batch_size,
                                  config.token_budget, config.chunk_size, config.seed, True,
                                  processes.rank, processes.world_size)
     total_steps = len(sampler) * config.epochs
@@ -559,7 +576,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                 input_ids, attention_mask = collate([train_tokens[i] for i in batch],
                                                     config.chunk_size, tokenizer.pad_token_id)
                 real_tokens += int(attention_mask.sum())
-                with torch.autocast(processes.device.type, torch.bfloat16, enabled=config.bf16):
+                with precisions.autocast(model.config.precision, processes.device):
                     logits = model(input_ids.to(processes.device),
                                    attention_mask.to(processes.device))  # [batch, labels]
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -635,7 +652,8 @@ def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_target
     threshold = 0.5
     if processes.main:
         model.set_attention(config.eval_attn_implementation)
-        scores = score_token_arrays(model, val_tokens, config.eval_token_budget, config.bf16)
+        scores = score_token_arrays(model, val_tokens, config.eval_token_budget,
+                                    model.config.precision)
         model.set_attention(config.attn_implementation)
         threshold = tune_global_threshold(val_targets, scores.numpy())
         save_pretrained(model, out_dir)
@@ -687,7 +705,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token-budget", type=int, default=defaults.token_budget)
     parser.add_argument("--patience", type=int, default=defaults.patience)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--no-bf16", action="store_true", help="train in float32")
+    parser.add_argument("--precision", choices=precisions.PRECISIONS, default=defaults.precision,
+                        help="auto (default): bfloat16 autocast where the CPU (AVX-512 BF16, AMX) "
+                        "or GPU has it natively, else float32; bf16 or fp32 to force one")
+    parser.add_argument("--no-bf16", action="store_const", const="fp32", dest="precision",
+                        help="the same as --precision fp32")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     parser.add_argument("--stop-after-steps", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--resume", action="store_true",
@@ -708,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=learning_rate, head_learning_rate=args.head_lr,
         label_query_std=query_std,
         batch_size=args.batch_size, token_budget=args.token_budget,
-        patience=args.patience, seed=args.seed, bf16=not args.no_bf16,
+        patience=args.patience, seed=args.seed, precision=args.precision,
         checkpoint_every=args.checkpoint_every, stop_after_steps=args.stop_after_steps)
     started = time.perf_counter()
     result = train(args.data, args.out, config, resume=args.resume, overwrite=args.overwrite)

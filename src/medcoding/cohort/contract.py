@@ -126,9 +126,9 @@ class Cohort:
     """One cohort in the data contract: a DataFrame per table and the manifest."""
 
     courses: pd.DataFrame
-    notes: pd.DataFrame
-    medications: pd.DataFrame
-    labs: pd.DataFrame
+    notes: pd.DataFrame | TableFile  # TableFile: loaded with lazy=[...]
+    medications: pd.DataFrame | TableFile
+    labs: pd.DataFrame | TableFile
     codes: pd.DataFrame
     manifest: dict
     truth: pd.DataFrame | None = None
@@ -187,8 +187,8 @@ def _examples(values: pd.Series, mask) -> list[tuple[int, object]]:
     return list(zip(chosen.index.tolist(), chosen.tolist(), strict=True))
 
 
-def _invalid_utf8_rows(column: pa.ChunkedArray) -> list[tuple[int, object]]:
-    bad, offset = [], 0
+def _invalid_utf8_rows(column: pa.ChunkedArray, offset: int = 0) -> list[tuple[int, object]]:
+    bad = []
     for chunk in column.chunks:
         raw = chunk.cast(pa.binary()) if not pa.types.is_binary(chunk.type) else chunk
         for index, value in enumerate(raw.to_pylist()):
@@ -202,7 +202,7 @@ def _invalid_utf8_rows(column: pa.ChunkedArray) -> list[tuple[int, object]]:
     return bad
 
 
-def _check_utf8(file: str, name: str, column: pa.ChunkedArray) -> None:
+def _check_utf8(file: str, name: str, column: pa.ChunkedArray, offset: int = 0) -> None:
     binary = pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)
     if not binary:
         try:
@@ -210,17 +210,19 @@ def _check_utf8(file: str, name: str, column: pa.ChunkedArray) -> None:
             return
         except pa.ArrowInvalid:
             pass
-    bad = _invalid_utf8_rows(column)
+    bad = _invalid_utf8_rows(column, offset)
     fix = ("decode the text to Unicode before writing (e.g. bytes.decode('latin-1') or the "
            "source's real encoding) and write it as a string column")
     if bad:
         raise ContractError(file, name, "text is not valid UTF-8", fix, bad, len(bad))
     raise ContractError(file, name, "holds raw bytes (binary), not text", fix,
-                        [(i, v[:40]) for i, v in enumerate(column.to_pylist()[:MAX_EXAMPLES])],
+                        [(offset + i, v[:40])
+                         for i, v in enumerate(column.to_pylist()[:MAX_EXAMPLES])],
                         len(column))
 
 
-def _read_table(directory: Path, table: str) -> pd.DataFrame:
+def _open_table(directory: Path, table: str) -> pq.ParquetFile:
+    """The table's Parquet file, opened (its schema and row count read, no data)."""
     file = f"{table}.parquet"
     path = directory / file
     if not path.exists():
@@ -230,37 +232,95 @@ def _read_table(directory: Path, table: str) -> pd.DataFrame:
             "table is allowed for medications and labs",
         )
     try:
-        arrow = pq.read_table(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
         raise ContractError(file, None, f"cannot be read as Parquet ({error})",
                             f"rewrite {path} with pandas.DataFrame.to_parquet") from None
+
+
+def _check_schema(table: str, parquet: pq.ParquetFile) -> None:
+    """Required columns present and of an accepted type (binary text is checked with the data)."""
+    file = f"{table}.parquet"
+    schema, num_rows = parquet.schema_arrow, parquet.metadata.num_rows
     for name, spec in SCHEMAS[table].items():
-        if name not in arrow.column_names:
+        if name not in schema.names:
             if not spec.required:
                 continue
             raise ContractError(
-                file, name, f"required column is missing (the file has {arrow.column_names})",
+                file, name, f"required column is missing (the file has {schema.names})",
                 f"add column {name!r}: {spec.meaning}",
             )
+        column_type = schema.field(name).type
+        if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
+            continue  # _check_data says whether it is text in the wrong type or raw bytes
+        if pa.types.is_null(column_type) and (num_rows == 0 or not spec.required):
+            continue
+        if not _kind_accepts(spec.kind, column_type):
+            first = next(parquet.iter_batches(batch_size=MAX_EXAMPLES, columns=[name]), None)
+            values = pd.Series([] if first is None else first.column(0).to_pylist(), dtype=object)
+            raise ContractError(
+                file, name, f"has type {column_type}, expected {spec.kind}",
+                _KIND_FIX[spec.kind], _examples(values, values.index >= 0), num_rows,
+            )
+
+
+def _check_data(table: str, arrow: pa.Table, offset: int = 0) -> pd.DataFrame:
+    """The rows of ``arrow`` as a DataFrame indexed by row number in the file (from ``offset``),
+    after checking text encoding and missing values."""
+    file = f"{table}.parquet"
+    for name, spec in SCHEMAS[table].items():
+        if name not in arrow.column_names:
+            continue
         column = arrow.column(name)
         if spec.kind == "text" or pa.types.is_binary(column.type):
-            _check_utf8(file, name, column)
-        if pa.types.is_null(column.type) and (arrow.num_rows == 0 or not spec.required):
-            continue
-        if not _kind_accepts(spec.kind, column.type):
-            values = pd.Series(column.to_pylist()[:MAX_EXAMPLES], dtype=object)
-            raise ContractError(
-                file, name, f"has type {column.type}, expected {spec.kind}",
-                _KIND_FIX[spec.kind], _examples(values, values.index >= 0), arrow.num_rows,
-            )
+            _check_utf8(file, name, column, offset)
     frame = arrow.to_pandas()
+    frame.index = pd.RangeIndex(offset, offset + len(frame))
     for name, spec in SCHEMAS[table].items():
-        if spec.required and frame[name].isna().any():
+        if spec.required and name in frame and frame[name].isna().any():
             missing = frame[name].isna()
             raise ContractError(file, name, "required column has missing values",
                                 f"fill in {name} in every row or drop those rows at the source",
                                 _examples(frame[name], missing), int(missing.sum()))
     return frame
+
+
+def _read_table(directory: Path, table: str) -> pd.DataFrame:
+    parquet = _open_table(directory, table)
+    _check_schema(table, parquet)
+    return _check_data(table, parquet.read())
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A contract table left on disk (``load(..., lazy=...)``); read it with :func:`iter_batches`.
+
+    Its columns and types are checked at load; its rows (text encoding, missing values, unknown
+    course ids) batch by batch as they are read, with the same errors as an eager load.
+    """
+
+    name: str
+    path: Path
+    num_rows: int
+
+
+def iter_batches(cohort: Cohort, table: str, columns: list[str] | None = None,
+                 batch_rows: int = 65_536) -> Iterable[pd.DataFrame]:
+    """The rows of a lazily loaded table, ``batch_rows`` at a time, each checked (see TableFile).
+
+    Each DataFrame is indexed by row number in the file.
+    """
+    lazy = getattr(cohort, table)
+    if not isinstance(lazy, TableFile):
+        raise TypeError(f"{table} was loaded whole; load the cohort with lazy=[{table!r}]")
+    parquet = pq.ParquetFile(lazy.path)
+    known = pd.Index(cohort.courses["course_id"])
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+        frame = _check_data(table, pa.Table.from_batches([batch]), offset)
+        _check_known_courses(table, frame, known)
+        offset += len(frame)
+        yield frame
 
 
 def _read_manifest(directory: Path) -> dict:
@@ -295,8 +355,8 @@ def _check_unique_courses(courses: pd.DataFrame) -> None:
                             _examples(courses["course_id"], duplicated), int(duplicated.sum()))
 
 
-def _check_known_courses(table: str, frame: pd.DataFrame, course_ids: pd.Series) -> None:
-    dangling = ~frame["course_id"].isin(course_ids)
+def _check_known_courses(table: str, frame: pd.DataFrame, course_ids: pd.Index) -> None:
+    dangling = course_ids.get_indexer(frame["course_id"]) < 0
     if dangling.any():
         raise ContractError(
             f"{table}.parquet", "course_id", "course_id not found in courses.parquet",
@@ -328,22 +388,35 @@ def _check_evidence(truth: pd.DataFrame) -> None:
                             _examples(truth["evidence"], unknown), int(unknown.sum()))
 
 
-def load(directory: str | Path) -> Cohort:
-    """Read and validate a cohort directory; raise :class:`ContractError` on any problem."""
+def load(directory: str | Path, lazy: Iterable[str] = ()) -> Cohort:
+    """Read and validate a cohort directory; raise :class:`ContractError` on any problem.
+
+    Tables named in ``lazy`` (e.g. ``notes``, the largest) stay on disk as :class:`TableFile`:
+    their schema is checked now, their rows as :func:`iter_batches` reads them.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ContractError(str(directory), None, "is not a directory",
                             "pass the directory holding courses.parquet, notes.parquet, ...")
     manifest = _read_manifest(directory)
-    tables = {table: _read_table(directory, table) for table in REQUIRED_TABLES}
+    lazy = set(lazy)
+    tables = {}
+    for table in REQUIRED_TABLES:
+        if table in lazy and table != "courses":
+            parquet = _open_table(directory, table)
+            _check_schema(table, parquet)
+            tables[table] = TableFile(table, directory / f"{table}.parquet",
+                                      parquet.metadata.num_rows)
+        else:
+            tables[table] = _read_table(directory, table)
     if manifest["synthetic"] or (directory / "truth.parquet").exists():
         tables["truth"] = _read_table(directory, "truth")
     if (directory / "distractors.parquet").exists():
         tables["distractors"] = _read_table(directory, "distractors")
     _check_unique_courses(tables["courses"])
-    course_ids = tables["courses"]["course_id"]
+    course_ids = pd.Index(tables["courses"]["course_id"])
     for table, frame in tables.items():
-        if table != "courses":
+        if table != "courses" and not isinstance(frame, TableFile):
             _check_known_courses(table, frame, course_ids)
     _check_one_primary("codes", tables["codes"])
     if "truth" in tables:

@@ -21,6 +21,13 @@ Filters (the study's Methods, "Data preprocessing", and Figure 4), in this order
    longer than ``max_text_chars`` characters.
 7. ``specialties``: courses of the specialties in ``drop_specialties`` (default
    ``adult_psychiatry``; ``child_and_adolescent_psychiatry`` stays).
+8. ``no_note_text``: courses whose notes are all empty (or that have none), which would be
+   coded from medications and labs alone (``drop_no_note_text``; with it off they are kept).
+   Whenever such courses are left after step 7, ``prepare`` warns with their number.
+
+A filter that leaves no course stops ``prepare`` with a :class:`PrepareError` naming it and
+showing the flow table; more than ``INVALID_CODE_HINT`` (5%) invalid codes give a
+:class:`PrepareWarning` that the code system in ``manifest.json`` may be wrong.
 
 ``flow.csv`` has one row per step: ``step, name, enabled, courses_before, courses_removed,
 courses_after, patients_before, patients_removed, patients_after`` (a patient is removed when
@@ -45,6 +52,15 @@ Codes
     string ``true_primary_full``. When the cohort has ``distractors``: ``distractor_l3`` and the
     aligned ``distractor_kind``.
 
+Scale
+    ``notes``, ``medications`` and ``labs`` are never loaded whole: they are read in batches of
+    rows, once to measure each course's text for the filters and once to route every piece of
+    text to the output batch (65,536 courses) it belongs to, through a temporary hive-partitioned
+    Parquet dataset in the output folder (``pyarrow.dataset``). Each output batch is then joined
+    into its texts and written as one row group, so memory holds the code tables and one batch,
+    not the corpus. A split of up to 65,536 courses is one row group, byte for byte the file an
+    in-memory ``pyarrow.parquet.write_table`` of the whole split writes.
+
 Split
     Patients (sorted by id, then shuffled with ``seed``) go to test, then validation, then
     training; ``val_size`` / ``test_size`` below 1 are fractions of the patients, 1 or more are
@@ -57,7 +73,12 @@ Split
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +95,7 @@ from medcoding.io import atomic_path, write_csv, write_json
 
 DEFAULTS_FILE = Path(__file__).with_name("preprocess_defaults.yaml")
 SPLITS = ("train", "val", "test")
+TEXT_TABLES = ("notes", "medications", "labs")  # streamed in batches, never loaded whole
 SECTION_SEPARATOR = "\n\n"
 FLOW_COLUMNS = ["step", "name", "enabled", "courses_before", "courses_removed", "courses_after",
                 "patients_before", "patients_removed", "patients_after"]
@@ -91,6 +113,7 @@ class PrepareConfig:
     min_category_count: int = 10
     max_text_chars: int | None = 10_000
     drop_specialties: tuple[str, ...] = ("adult_psychiatry",)
+    drop_no_note_text: bool = True
     note_type_order: tuple[str, ...] = ("discharge_summary", "admission_note", "progress_note")
     val_size: float = 0.1
     test_size: float = 0.2
@@ -273,6 +296,8 @@ def _join_groups(pieces: list[_Pieces], separator: str,
     order = np.concatenate([p.order for p in pieces])
     chunks = [chunk for p in pieces for chunk in p.text.chunks]
     selected = np.flatnonzero(group >= 0)
+    if not len(selected):
+        return np.zeros(0, np.int64), pa.chunked_array([], pa.large_string())
     sort = selected[np.lexsort((order[selected], group[selected]))]  # stable: ties keep rows
     sorted_groups = group[sort]
     starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
@@ -289,60 +314,131 @@ def _join_groups(pieces: list[_Pieces], separator: str,
     return sorted_groups[starts], pa.chunked_array(joined, pa.large_string())
 
 
-def _note_rank(note_types: pd.Series, note_type_order: tuple[str, ...]) -> np.ndarray:
-    others = sorted(set(note_types.unique()) - set(note_type_order))
-    ranks = {name: rank for rank, name in enumerate(list(note_type_order) + others)}
-    return note_types.map(ranks).to_numpy(dtype=np.int64)
-
-
-def _section(positions: np.ndarray, lines: pd.Series, header: str, rank: int) -> _Pieces:
+def _section(positions: np.ndarray, lines: pa.ChunkedArray, header: str, rank: int) -> _Pieces:
     """One piece per course: ``header`` and the course's lines, one per row, in row order."""
     keep = positions >= 0
-    positions, lines = positions[keep], lines[keep]
     groups, joined = _join_groups(
-        [_Pieces(positions, np.zeros(len(positions), np.int64), _arrow_text(lines))], "\n")
+        [_Pieces(positions[keep], np.zeros(int(keep.sum()), np.int64),
+                 lines.filter(pa.array(keep)))], "\n")
     large = pa.large_string()
     body = pc.binary_join_element_wise(pa.scalar(header, large), joined, pa.scalar("\n", large))
     return _Pieces(groups, np.full(len(groups), rank, np.int64), body)
 
 
-def build_texts(cohort: contract.Cohort, course_ids: pd.Series,
-                note_type_order: tuple[str, ...] = PrepareConfig.note_type_order) -> pd.Series:
-    """One text per course in ``course_ids`` (index: course_id), in the module doc's format.
+def medication_lines(frame: pd.DataFrame) -> pd.Series:
+    """``- {drug}`` per medication row."""
+    return "- " + frame["drug"].astype("str")
 
-    Courses with no notes, medications or labs get an empty string.
+
+def lab_lines(frame: pd.DataFrame) -> pd.Series:
+    """``- {test}: {value} {unit}`` per lab row (``" {unit}"`` left out where missing)."""
+    unit = frame["unit"] if "unit" in frame else pd.Series(None, index=frame.index, dtype="str")
+    unit = (" " + unit.astype("str")).where(unit.notna(), "")
+    return "- " + frame["test"].astype("str") + ": " + frame["value"].astype("str") + unit
+
+
+#: the sections after the notes: (table, columns read, lines of a batch, header)
+SECTIONS = (("medications", ["course_id", "drug"], medication_lines, "Medications:"),
+            ("labs", ["course_id", "test", "value", "unit"], lab_lines, "Lab results:"))
+
+
+@dataclass
+class TextStats:
+    """What the filters need to know of the text tables, per course (``courses`` order).
+
+    ``chars`` is the length of the course's text as :func:`assemble_texts` builds it,
+    ``note_chars`` the characters of its notes alone; ``note_types`` every note type seen.
     """
-    index = pd.Index(course_ids)
-    notes = cohort.notes
-    pieces = [_Pieces(index.get_indexer(notes["course_id"]),
-                      _note_rank(notes["note_type"], note_type_order), _arrow_text(notes["text"]))]
-    last_rank = len(note_type_order) + notes["note_type"].nunique()
-    medications = cohort.medications
-    if len(medications):
-        lines = "- " + medications["drug"].astype("str")
-        pieces.append(_section(index.get_indexer(medications["course_id"]), lines,
-                               "Medications:", last_rank + 1))
-    labs = cohort.labs
-    if len(labs):
-        unit = labs["unit"] if "unit" in labs else pd.Series(None, index=labs.index, dtype="str")
-        unit = (" " + unit.astype("str")).where(unit.notna(), "")
-        lines = "- " + labs["test"].astype("str") + ": " + labs["value"].astype("str") + unit
-        pieces.append(_section(index.get_indexer(labs["course_id"]), lines,
-                               "Lab results:", last_rank + 2))
+
+    has_discharge: np.ndarray
+    chars: np.ndarray
+    note_chars: np.ndarray
+    note_types: list[str]
+
+
+def _columns(cohort: contract.Cohort, table: str, wanted: list[str]) -> list[str]:
+    available = getattr(cohort, table)
+    names = available.columns if isinstance(available, pd.DataFrame) else \
+        pq.ParquetFile(available.path).schema_arrow.names
+    return [name for name in wanted if name in names]
+
+
+def _batches(cohort: contract.Cohort, table: str, columns: list[str], batch_rows: int):
+    """The rows of a cohort table (whole or lazy) in batches indexed by row number."""
+    source = getattr(cohort, table)
+    if isinstance(source, contract.TableFile):
+        yield from contract.iter_batches(cohort, table, _columns(cohort, table, columns),
+                                         batch_rows)
+        return
+    for first in range(0, len(source), batch_rows):
+        yield source.iloc[first:first + batch_rows]
+
+
+def scan_texts(cohort: contract.Cohort, courses: pd.Index, config: PrepareConfig,
+               batch_rows: int = 65_536) -> TextStats:
+    """One pass over notes, medications and labs, a batch at a time (no text is kept)."""
+    n = len(courses)
+    has_discharge = np.zeros(n, bool)
+    chars, note_chars = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    pieces = np.zeros(n, np.int64)
+    note_types: set[str] = set()
+    for frame in _batches(cohort, "notes", ["course_id", "note_type", "text"], batch_rows):
+        where = courses.get_indexer(frame["course_id"])
+        has_discharge[where[frame["note_type"].isin(config.discharge_note_types).to_numpy()]] = True
+        lengths = frame["text"].str.len().fillna(0).to_numpy(np.int64)
+        note_chars += np.bincount(where, lengths, n).astype(np.int64)
+        pieces += np.bincount(where, minlength=n)
+        note_types.update(frame["note_type"].unique())
+    chars += note_chars
+    for table, columns, lines_of, header in SECTIONS:
+        lines = np.zeros(n, np.int64)
+        line_chars = np.zeros(n, np.int64)
+        for frame in _batches(cohort, table, columns, batch_rows):
+            where = courses.get_indexer(frame["course_id"])
+            lines += np.bincount(where, minlength=n)
+            widths = lines_of(frame).str.len().to_numpy(np.int64) + 1  # "\n" + line
+            line_chars += np.bincount(where, widths, n).astype(np.int64)
+        has = lines > 0
+        chars += np.where(has, len(header) + line_chars, 0)
+        pieces += has
+    chars += 2 * np.maximum(pieces - 1, 0)  # sections joined by SECTION_SEPARATOR
+    return TextStats(has_discharge, chars, note_chars, sorted(note_types))
+
+
+def note_ranks(note_types: list[str], note_type_order: tuple[str, ...]) -> dict[str, int]:
+    """Rank of each note type: ``note_type_order`` first, the others alphabetically."""
+    others = sorted(set(note_types) - set(note_type_order))
+    return {name: rank for rank, name in enumerate(list(note_type_order) + others)}
+
+
+def assemble_texts(n: int, notes: pa.Table | None, sections: list[pa.Table | None],
+                   note_rank: dict[str, int], headers: list[str]) -> pa.Array:
+    """The texts of ``n`` courses (in the module doc's format) from their pieces.
+
+    ``notes`` has columns ``slot`` (the course's position, 0..n-1), ``note_type`` and ``text``;
+    each table of ``sections`` (one per header) ``slot`` and ``text`` (one line per row). Rows are
+    in table order. Courses without any piece get an empty string.
+    """
+    pieces = []
+    last_rank = len(note_rank)
+    if notes is not None and notes.num_rows:
+        ranks = pd.Series(notes.column("note_type").to_pandas()).map(note_rank)
+        pieces.append(_Pieces(notes.column("slot").to_numpy(), ranks.to_numpy(np.int64),
+                              notes.column("text").cast(pa.large_string())))
+    for number, (table, header) in enumerate(zip(sections, headers, strict=True)):
+        if table is not None and table.num_rows:
+            pieces.append(_section(table.column("slot").to_numpy(),
+                                   table.column("text").cast(pa.large_string()), header,
+                                   last_rank + 1 + number))
+    if not pieces:
+        return pa.array([""] * n, pa.large_string())
     groups, joined = _join_groups(pieces, SECTION_SEPARATOR)
-    if len(groups) < len(index):  # courses without any piece point at one extra empty text
-        where = np.full(len(index), len(groups), dtype=np.int64)
+    if len(groups) < n:  # courses without any piece point at one extra empty text
+        where = np.full(n, len(groups), dtype=np.int64)
         where[groups] = np.arange(len(groups))
         empty = pa.array([""], pa.large_string())
-        joined = pa.chunked_array([_take_rows(joined.chunks + [empty], where)])
-    return _to_str_series(joined, index)
-
-
-def texts_for(texts: pd.Series, course_ids: pd.Series) -> pd.Series:
-    """The texts of ``course_ids`` in that order, taken in Arrow (one copy)."""
-    positions = texts.index.get_indexer(course_ids)
-    taken = _take_rows(_arrow_text(texts).chunks, positions)
-    return _to_str_series(taken, pd.RangeIndex(len(positions)))
+        return _take_rows(joined.chunks + [empty], where)
+    return joined.combine_chunks()
 
 
 # Filters
@@ -363,14 +459,12 @@ def _courses_with(codes: pd.DataFrame, mask: pd.Series) -> pd.Index:
     return pd.Index(codes.loc[mask, "course_id"].unique())
 
 
-def apply_filters(cohort: contract.Cohort, codes: pd.DataFrame, config: PrepareConfig
-                  ) -> tuple[np.ndarray, pd.DataFrame, pd.Series]:
-    """Run the seven filters; return the kept mask over ``cohort.courses``, the flow and texts.
+def apply_filters(courses: pd.DataFrame, codes: pd.DataFrame, texts: TextStats,
+                  config: PrepareConfig) -> tuple[np.ndarray, pd.DataFrame]:
+    """Run the eight filters; return the kept mask over ``courses`` and the flow table.
 
-    ``codes`` is :func:`normalise_codes` of ``cohort.codes``. The texts are built for the
-    courses left after step 5 (index: course_id).
+    ``codes`` is :func:`normalise_codes` of the cohort's codes, ``texts`` :func:`scan_texts`.
     """
-    courses = cohort.courses
     ids = courses["course_id"]
     kept = np.ones(len(courses), dtype=bool)
     flow = []
@@ -383,9 +477,8 @@ def apply_filters(cohort: contract.Cohort, codes: pd.DataFrame, config: PrepareC
         flow.append(_flow_row(number, name, enabled, courses, before, kept))
 
     step(1, "no_codes", config.drop_no_codes, lambda: ~ids.isin(codes["course_id"]))
-    discharge = cohort.notes["note_type"].isin(config.discharge_note_types)
     step(2, "no_discharge_summary", config.drop_no_discharge_summary,
-         lambda: ~ids.isin(cohort.notes.loc[discharge, "course_id"]))
+         lambda: ~texts.has_discharge)
     step(3, "only_z_codes", config.drop_only_z_codes,
          lambda: ids.isin(codes["course_id"]) & ~ids.isin(
              _courses_with(codes, ~codes["l3"].str.startswith("Z"))))
@@ -399,12 +492,19 @@ def apply_filters(cohort: contract.Cohort, codes: pd.DataFrame, config: PrepareC
         return ids.isin(_courses_with(live, live["l3"].isin(rare)))
 
     step(5, "rare_categories", config.min_category_count > 0, rare_courses)
-    texts = build_texts(cohort, ids[kept], config.note_type_order)
-    long_ids = texts.index[texts.str.len() > (config.max_text_chars or np.inf)]
-    step(6, "long_text", config.max_text_chars is not None, lambda: ids.isin(long_ids))
+    step(6, "long_text", config.max_text_chars is not None,
+         lambda: texts.chars > (config.max_text_chars or np.inf))
     step(7, "specialties", len(config.drop_specialties) > 0,
          lambda: courses["specialty"].isin(config.drop_specialties))
-    return kept, pd.DataFrame(flow, columns=FLOW_COLUMNS), texts
+    without_text = int((kept & (texts.note_chars == 0)).sum())
+    if without_text:
+        fate = ("filter 8 (no_note_text) removes them" if config.drop_no_note_text else
+                "they are kept (drop_no_note_text is off)")
+        warnings.warn(f"{without_text:,} of {int(kept.sum()):,} courses left have no note text "
+                      f"(their notes are empty or missing): {fate}; check notes.parquet, column "
+                      "'text'", PrepareWarning, stacklevel=3)
+    step(8, "no_note_text", config.drop_no_note_text, lambda: texts.note_chars == 0)
+    return kept, pd.DataFrame(flow, columns=FLOW_COLUMNS)
 
 
 # Split
@@ -458,14 +558,130 @@ def _table_rows(courses: pd.DataFrame, lists: list[pd.DataFrame],
     return rows.merge(assignment, on="patient_id", how="left", validate="many_to_one")
 
 
-def write_split(path: Path, frame: pd.DataFrame) -> None:
+def _split_frames(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each split, without ``split``: training by (``patient_rank``, ``course_id``),
+    validation and test by ``course_id`` (one sort of all rows, then slices)."""
+    split = rows["split"].map({name: number for number, name in enumerate(SPLITS)})
+    rank = rows["patient_rank"].where(rows["split"] == "train", 0)
+    order = rows.assign(_split=split, _rank=rank).sort_values(
+        ["_split", "_rank", "course_id"], kind="stable").index
+    ordered = rows.drop(columns="split").loc[order].reset_index(drop=True)
+    bounds = np.searchsorted(np.sort(split.to_numpy()), np.arange(len(SPLITS) + 1))
+    return {name: ordered.iloc[bounds[number]:bounds[number + 1]].reset_index(drop=True)
+            for number, name in enumerate(SPLITS)}
+
+
+def write_split(path: Path, frame: pd.DataFrame, texts: Iterable[pa.Array], text_after: str,
+                batch_courses: int) -> None:
     """Write a split atomically as plain Parquet (lists as ``list<string>``, no pandas dtypes).
 
-    Readers get ordinary columns back from ``pd.read_parquet`` (lists as arrays of strings).
+    ``texts`` holds the text of each batch of ``batch_courses`` rows, in order; each batch is one
+    row group. Readers get ordinary columns back from ``pd.read_parquet`` (lists as arrays of
+    strings).
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        writer = None
+        starts = range(0, max(len(frame), 1), batch_courses)
+        for first, text in zip(starts, texts, strict=True):
+            part = frame.iloc[first:first + batch_courses]
+            part.insert(part.columns.get_loc(text_after) + 1, "text",
+                        _to_str_series(text, part.index))
+            table = pa.Table.from_pandas(part, preserve_index=False).replace_schema_metadata(None)
+            if writer is None:
+                schema = table.schema
+                writer = stack.enter_context(pq.ParquetWriter(tmp, schema))
+            elif table.schema != schema:  # e.g. a batch whose optional column is all null
+                table = table.cast(schema)
+            writer.write_table(table)
+
+
+# Streaming the text tables into output order
+
+#: the pieces of text routed to output batches, one Parquet file per batch
+_PIECE_SCHEMAS = {
+    "notes": pa.schema([("slot", pa.int64()), ("seq", pa.int64()),
+                        ("note_type", pa.large_string()), ("text", pa.large_string())]),
+    "lines": pa.schema([("slot", pa.int64()), ("seq", pa.int64()), ("text", pa.large_string())]),
+}
+
+
+@dataclass
+class _Layout:
+    """Where each course goes: output batch (``bucket``, -1: not kept) and row in it (``slot``)."""
+
+    bucket: np.ndarray
+    slot: np.ndarray
+    batches: dict[str, list[tuple[int, int]]]  # split -> (bucket, rows) per batch, in order
+
+
+def _layout(frames: dict[str, pd.DataFrame], courses: pd.Index, batch_courses: int) -> _Layout:
+    bucket = np.full(len(courses), -1, np.int32)
+    slot = np.zeros(len(courses), np.int64)
+    batches, first_bucket = {}, 0
+    for name in SPLITS:
+        where = courses.get_indexer(frames[name]["course_id"])
+        rank = np.arange(len(where))
+        bucket[where] = first_bucket + rank // batch_courses
+        slot[where] = rank % batch_courses
+        sizes = [min(batch_courses, len(where) - first)
+                 for first in range(0, max(len(where), 1), batch_courses)]
+        batches[name] = [(first_bucket + number, size) for number, size in enumerate(sizes)]
+        first_bucket += len(sizes)
+    return _Layout(bucket, slot, batches)
+
+
+def _route(cohort: contract.Cohort, courses: pd.Index, layout: _Layout, directory: Path,
+           batch_rows: int) -> None:
+    """Append every note and every medication/lab line of a kept course, batch by batch, to
+    ``directory/<table>/<output batch>.parquet`` (one pass over each table; bounded memory)."""
+    tables = [("notes", ["course_id", "note_type", "text"], lambda frame: frame["text"],
+               _PIECE_SCHEMAS["notes"])]
+    tables += [(table, columns, lines_of, _PIECE_SCHEMAS["lines"])
+               for table, columns, lines_of, _ in SECTIONS]
+    for table, columns, text_of, schema in tables:
+        (directory / table).mkdir(parents=True)
+        with contextlib.ExitStack() as stack:
+            writers: dict[int, pq.ParquetWriter] = {}
+            for frame in _batches(cohort, table, columns, batch_rows):
+                where = courses.get_indexer(frame["course_id"])
+                bucket = layout.bucket[where]
+                order = np.argsort(bucket, kind="stable")
+                order = order[bucket[order] >= 0]
+                if not len(order):
+                    continue
+                frame, where, bucket = frame.iloc[order], where[order], bucket[order]
+                values = {"slot": layout.slot[where], "seq": frame.index.to_numpy(np.int64)}
+                if "note_type" in schema.names:
+                    values["note_type"] = _arrow_text(frame["note_type"]).combine_chunks()
+                values["text"] = _arrow_text(text_of(frame)).combine_chunks()
+                pieces = pa.table(values, schema=schema)
+                starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+                for first, last in zip(starts, np.r_[starts[1:], len(bucket)], strict=True):
+                    number = int(bucket[first])
+                    if number not in writers:
+                        writers[number] = stack.enter_context(pq.ParquetWriter(
+                            directory / table / f"{number}.parquet", schema,
+                            compression="none"))
+                    writers[number].write_table(pieces.slice(first, last - first))
+        pa.default_memory_pool().release_unused()
+
+
+def _read_bucket(directory: Path, number: int) -> pa.Table | None:
+    """The pieces routed to output batch ``number``, in table order (``None``: no piece)."""
+    path = directory / f"{number}.parquet"
+    if not path.is_file():
+        return None
+    table = pq.read_table(path)
+    return table.take(pc.sort_indices(table, [("seq", "ascending")]))
+
+
+def _split_texts(directory: Path, batches: list[tuple[int, int]], note_rank: dict[str, int]):
+    """The texts of each output batch of a split, in order."""
+    headers = [header for *_, header in SECTIONS]
+    for number, size in batches:
+        notes = _read_bucket(directory / "notes", number)
+        sections = [_read_bucket(directory / table, number) for table, *_ in SECTIONS]
+        yield assemble_texts(size, notes, sections, note_rank, headers)
 
 
 def _check_disjoint(frames: dict[str, pd.DataFrame]) -> None:
@@ -476,49 +692,128 @@ def _check_disjoint(frames: dict[str, pd.DataFrame]) -> None:
     assert shared.empty, f"patients in two splits: {shared.head(10).to_dict('records')}"
 
 
-def prepare(data_dir: str | Path, out_dir: str | Path,
-            config: PrepareConfig | None = None) -> PrepareResult:
+class PrepareError(ValueError):
+    """The cohort cannot be prepared as asked; the message says why and how to fix it."""
+
+
+class PrepareWarning(UserWarning):
+    """The cohort was prepared, but probably not as meant (the message says why)."""
+
+
+#: share of invalid codes above which prepare says the declared code system may be wrong
+INVALID_CODE_HINT = 0.05
+CODE_SYSTEM_NAMES = {"who": "WHO ICD-10", "cm": "ICD-10-CM"}
+#: the config key that switches each filter off or changes it
+FILTER_KEYS = {"no_codes": "drop_no_codes", "no_discharge_summary": "discharge_note_types",
+               "only_z_codes": "drop_only_z_codes", "invalid_codes": "drop_invalid_codes",
+               "rare_categories": "min_category_count", "long_text": "max_text_chars",
+               "specialties": "drop_specialties", "no_note_text": "drop_no_note_text"}
+
+
+def code_system_hint(codes: pd.DataFrame, system: str) -> str | None:
+    """A warning when more than ``INVALID_CODE_HINT`` of the codes are invalid in ``system``."""
+    if codes.empty:
+        return None
+    invalid = float((~codes["valid"]).mean())
+    if invalid <= INVALID_CODE_HINT:
+        return None
+    other = "cm" if system == "who" else "who"
+    raw = codes["code"].astype(str).str.strip().str.upper()
+    other_invalid = float((~icd10.valid_mask(raw, other)).mean())
+    message = (f"codes.parquet: {invalid:.0%} of the codes ({int((~codes['valid']).sum()):,} of "
+               f"{len(codes):,}) are not defined in {CODE_SYSTEM_NAMES[system]}, and filter 4 "
+               "(invalid_codes) removes every course holding one. The code system declared in "
+               f'manifest.json ("code_system": "{system}") may be wrong')
+    if other_invalid < invalid:
+        message += (f": in {CODE_SYSTEM_NAMES[other]} only {other_invalid:.0%} would be invalid. "
+                    f'Fix: if the codes are {CODE_SYSTEM_NAMES[other]}, set "code_system": '
+                    f'"{other}" in manifest.json')
+    return message + "."
+
+
+def nothing_left(flow: pd.DataFrame) -> str:
+    """Why no course is left: the filter that removed the last ones, and the flow table."""
+    table = flow.to_string(index=False)
+    if flow.empty or flow["courses_before"].iloc[0] == 0:
+        return f"courses.parquet has no rows: there is nothing to prepare\n\n{table}"
+    row = flow[flow["courses_after"] == 0].iloc[0]
+    return (f"filter {row['step']} ({row['name']}) removed the last {row['courses_before']:,} "
+            f"courses: no course is left to prepare\n\n{table}\n\nfix: check the input tables "
+            f"that filter reads, or change {FILTER_KEYS[row['name']]} in a --config file "
+            f"(see {DEFAULTS_FILE.name})")
+
+
+def prepare(data_dir: str | Path, out_dir: str | Path, config: PrepareConfig | None = None,
+            batch_courses: int = 32_768, batch_rows: int = 65_536) -> PrepareResult:
     """Filter, concatenate and split the cohort in ``data_dir``; write the splits to ``out_dir``.
 
     Writes ``train.parquet``, ``val.parquet``, ``test.parquet``, ``labels.json``, ``flow.csv``
-    and ``manifest.json`` (config, input manifest, counts), each atomically.
+    and ``manifest.json`` (config, input manifest, counts), each atomically. The note,
+    medication and lab tables are read ``batch_rows`` rows at a time, twice (once for the
+    filters, once to route their text to the output batch of ``batch_courses`` courses it
+    belongs to, in a temporary folder under ``out_dir``); memory holds the other tables and one
+    output batch, not the corpus.
     """
     config = config or PrepareConfig()
-    out_dir = Path(out_dir)
-    cohort = contract.load(data_dir)
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if out_dir.resolve() == data_dir.resolve():
+        raise PrepareError(f"--out {out_dir} is the cohort directory (--data): prepare would "
+                           "overwrite its manifest.json; fix: give another output directory, "
+                           f"e.g. --out {data_dir.parent / 'prepared'}")
+    cohort = contract.load(data_dir, lazy=TEXT_TABLES)
     system = cohort.code_system
     codes = normalise_codes(cohort.codes, system)
-    kept, flow, texts = apply_filters(cohort, codes, config)
-    cohort.notes = cohort.notes.iloc[:0]  # the texts now hold all the notes' text still needed
+    hint = code_system_hint(codes, system)
+    if hint:
+        warnings.warn(hint, PrepareWarning, stacklevel=2)
+    course_index = pd.Index(cohort.courses["course_id"])
+    text_stats = scan_texts(cohort, course_index, config, batch_rows)
+    pa.default_memory_pool().release_unused()
+    kept, flow = apply_filters(cohort.courses, codes, text_stats, config)
+    if not kept.any():
+        raise PrepareError(nothing_left(flow))
+    # code lists of the kept courses; each table is let go once used (memory: the splits' rows)
     courses = cohort.courses[kept]
+    cohort.courses = cohort.courses[["course_id"]]  # what iter_batches checks course ids against
     kept_ids = pd.Index(courses["course_id"])
     lists = [code_lists(codes[codes["course_id"].isin(kept_ids)], "codes")]
+    del codes
+    cohort.codes = None
     if cohort.truth is not None:
         truth = normalise_codes(cohort.truth[cohort.truth["course_id"].isin(kept_ids)], system)
+        cohort.truth = None
         lists.append(code_lists(truth, "true", with_evidence=True))
+        del truth
     if cohort.distractors is not None:
         distractors = cohort.distractors[cohort.distractors["course_id"].isin(kept_ids)]
+        cohort.distractors = None
         lists.append(distractor_lists(distractors, system))
-    assignment = split_patients(courses["patient_id"], config.val_size, config.test_size,
-                                config.seed)
+        del distractors
+    try:
+        assignment = split_patients(courses["patient_id"], config.val_size, config.test_size,
+                                    config.seed)
+    except ValueError as error:
+        raise PrepareError(f"{error}\n\n{flow.to_string(index=False)}") from None
     rows = _table_rows(courses, lists, assignment)
-    frames = {}
-    for name in SPLITS:
-        frame = rows[rows["split"] == name].drop(columns="split")
-        sort_keys = ["patient_rank", "course_id"] if name == "train" else ["course_id"]
-        frames[name] = frame.sort_values(sort_keys, kind="stable").reset_index(drop=True)
+    del courses, lists, kept_ids
+    frames = _split_frames(rows)
+    del rows
     _check_disjoint(frames)
     labels = {level: _vocabulary(frames["train"][f"codes_{level}"]) for level in ("l3", "full")}
     counts = {name: {"courses": len(frame), "patients": int(frame["patient_id"].nunique())}
               for name, frame in frames.items()}
     counts["labels"] = {level: len(values) for level, values in labels.items()}
-    text_after = "inpatient" if "inpatient" in rows else "department"
-    for name in SPLITS:
-        frame = frames.pop(name)  # written one at a time: one split's text in memory
-        frame.insert(frame.columns.get_loc(text_after) + 1, "text",
-                     texts_for(texts, frame["course_id"]))
-        write_split(out_dir / f"{name}.parquet", frame)
-        del frame
+    text_after = "inpatient" if "inpatient" in frames["train"] else "department"
+    pa.default_memory_pool().release_unused()
+    layout = _layout(frames, course_index, batch_courses)
+    note_rank = note_ranks(text_stats.note_types, config.note_type_order)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".prepare-") as pieces:
+        _route(cohort, course_index, layout, Path(pieces), batch_rows)
+        for name in SPLITS:
+            write_split(out_dir / f"{name}.parquet", frames.pop(name),
+                        _split_texts(Path(pieces), layout.batches[name], note_rank), text_after,
+                        batch_courses)
     write_json(out_dir / "labels.json", labels)
     write_csv(out_dir / "flow.csv", flow)
     write_json(out_dir / "manifest.json", {
@@ -540,7 +835,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"YAML file of PrepareConfig keys (defaults: {DEFAULTS_FILE.name})")
     args = parser.parse_args(argv)
     config = PrepareConfig.from_yaml(args.config) if args.config else PrepareConfig()
-    result = prepare(args.data, args.out, config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PrepareWarning)
+        try:
+            result = prepare(args.data, args.out, config)
+        except PrepareError as error:
+            print(f"medcoding prepare: {error}", file=sys.stderr)
+            return 1
+        finally:
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
     print(result.flow.to_string(index=False))
     for name in SPLITS:
         print(f"{name:<6}{result.counts[name]['courses']:>10,} courses "

@@ -1,0 +1,100 @@
+"""Precision: what `auto` resolves to on each kind of device, and bf16 and fp32 scores agreeing."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from prepared_fixture import one_thread, write_prepared
+
+from medcoding import precision
+from medcoding.predict import PRECISION_KEY, Coder, predict_split
+from medcoding.train import TrainConfig, parse_args, train
+
+AVX2_EPYC = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t: avx2\n"
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    with one_thread():
+        yield
+
+
+def test_cpuinfo_flags_decide_auto(tmp_path):
+    (tmp_path / "avx2").write_text(AVX2_EPYC)
+    (tmp_path / "amx").write_text(SAPPHIRE_RAPIDS)
+    avx2 = precision.cpu_flags(tmp_path / "avx2")
+    assert {"avx2", "fma"} <= avx2 and "avx512_bf16" not in avx2
+    choice = precision.decide("auto", "cpu", avx2)
+    assert choice.precision == "fp32" and "10x slower" in choice.reason
+    choice = precision.decide("auto", "cpu", precision.cpu_flags(tmp_path / "amx"))
+    assert choice.precision == "bf16" and choice.reason.endswith("(amx_bf16, avx512_bf16)")
+    assert precision.decide("auto", "cpu", frozenset({"avx512_bf16"})).bf16
+    assert precision.cpu_flags(tmp_path / "missing") is None
+    # no /proc/cpuinfo (macOS, Windows): torch's own probe decides
+    assert precision.decide("auto", "cpu", None, torch_probe=True).precision == "bf16"
+    assert precision.decide("auto", "cpu", None, torch_probe=False).precision == "fp32"
+
+
+def test_explicit_choices_gpus_and_bad_values():
+    avx2 = frozenset({"avx2"})
+    assert precision.decide("bf16", "cpu", avx2) == precision.Choice("bf16", "requested")
+    assert precision.decide("fp32", "cuda", cuda_bf16=True).precision == "fp32"
+    assert precision.decide("auto", "cuda", cuda_bf16=True).precision == "bf16"
+    assert precision.decide("auto", "cuda", cuda_bf16=False).precision == "fp32"
+    assert precision.decide("auto", "mps").precision == "fp32"
+    with pytest.raises(ValueError, match="one of"):
+        precision.decide("fp16", "cpu", avx2)
+    with pytest.raises(ValueError, match="resolved precision"):
+        precision.autocast("auto", "cpu")
+    assert parse_args(["--data", "d", "--out", "o", "--no-bf16"]).precision == "fp32"
+    assert parse_args(["--data", "d", "--out", "o"]).precision == "auto"
+
+
+def test_this_machine_resolves_from_its_flags():
+    flags = precision.cpu_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo here")
+    expected = "bf16" if flags & precision.NATIVE_BF16_FLAGS else "fp32"
+    assert precision.resolve("auto", "cpu").precision == expected
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("precision")
+    prepared = write_prepared(root / "prepared", n_train=96, n_val=16, n_test=24, median_words=30)
+    train(prepared, root / "model", TrainConfig(encoder="tiny", epochs=3, learning_rate=2e-3,
+                                                batch_size=16, warmup_fraction=0.0,
+                                                precision="fp32", progress=False))
+    return root
+
+
+def test_model_records_its_precision_and_bf16_scores_agree_with_fp32(trained, tmp_path):
+    config = json.loads((trained / "model" / "config.json").read_text())
+    assert config["precision"] == "fp32"
+    test = pd.read_parquet(trained / "prepared" / "test.parquet")
+    fp32 = Coder.from_pretrained(trained / "model", precision="fp32")
+    bf16 = Coder.from_pretrained(trained / "model", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    exact, rounded = fp32.score(test), bf16.score(test)
+    assert exact.std() > 0.1  # a trained model: scores spread between 0 and 1
+    assert not np.array_equal(exact, rounded)  # bf16 really ran
+    assert np.abs(exact - rounded).max() < 0.01  # measured: 3e-4
+    assert np.abs(exact - rounded).mean() < 0.002
+    # the same codes above 0.5 and the same best code for (nearly) every course
+    assert ((exact >= 0.5) == (rounded >= 0.5)).mean() > 0.98
+    assert (exact.argmax(1) == rounded.argmax(1)).mean() >= 0.9
+    predict_split(trained / "model", trained / "prepared", "test", tmp_path, bf16)
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(tmp_path / "test.parquet").metadata[PRECISION_KEY] == b"bf16"
+
+
+def test_autocast_runs_matrix_products_in_bfloat16():
+    weight = torch.randn(8, 8)
+    with precision.autocast("bf16", "cpu"):
+        assert (torch.randn(2, 8) @ weight).dtype == torch.bfloat16
+    with precision.autocast("fp32", "cpu"):
+        assert (torch.randn(2, 8) @ weight).dtype == torch.float32
