@@ -139,7 +139,7 @@ def test_prepare_reads_mimic_cohort_in_icd10_cm(tmp_path):
     config = PrepareConfig(min_category_count=0, val_size=0, test_size=0)
     result = prepare(tmp_path / "data", tmp_path / "prepared", config)
     # 105: no codes; 102: no discharge summary; 103: adult psychiatry (PSYCH service)
-    assert result.flow["courses_removed"].tolist() == [1, 1, 0, 0, 0, 0, 1]
+    assert result.flow["courses_removed"].tolist() == [1, 1, 0, 0, 0, 0, 1, 0]  # 8: no text
     train = pd.read_parquet(tmp_path / "prepared" / "train.parquet")
     assert train["course_id"].tolist() == [101]
     assert list(train.loc[0, "codes_full"]) == ["I50.23", "E66.01", "I10"]
