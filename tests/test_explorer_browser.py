@@ -35,10 +35,13 @@ def case(tmp_path_factory):
 
     with fx.one_thread():
         coder = Coder.from_pretrained(fx.model_dir(tmp_path_factory))
-        test = pd.read_parquet(fx.prepared_dir(tmp_path_factory) / "test.parquet")
+        prepared = fx.prepared_dir(tmp_path_factory)
+        test = pd.read_parquet(prepared / "test.parquet")
         row = test[test["true_l3"].map(lambda codes: "X60" in codes)
                    & ~test["codes_l3"].map(lambda codes: "X60" in codes)].iloc[0]
-        return explain.build_case(coder, row, top_k=4)
+        synthetic = explain.is_synthetic(prepared)
+        assert synthetic, "the explain fixture's prepared manifest must say synthetic"
+        return explain.build_case(coder, row, top_k=4, synthetic=synthetic)
 
 
 @pytest.fixture(scope="module")
