@@ -59,8 +59,9 @@ class SyntheticConfig:
     Events
         ``self_harm_rate``: per specialty, courses that are a self-harm event (age >= 10);
         ``method_only_share``: of those, described only by the method; ``accidental_share``:
-        accidental overdoses with intent denied (X40-X44); ``ambiguous_share``: overdoses
-        without stated intent (poisoning code only); ``z_only_rate``: administrative courses.
+        of the other poisonings, accidental ones with intent denied (X40-X44), the rest
+        overdoses whose intent the notes never state (poisoning code only);
+        ``z_only_rate``: administrative courses.
     The human coder (coder.py)
         ``coding_base``: chance a true secondary is coded, by evidence; times
         ``not_reimbursed_factor`` for chapter XX, ``code_priority`` by range, the specialty's
@@ -111,11 +112,10 @@ class SyntheticConfig:
     denied_attempt_rate: float = 0.25
     self_harm_rate: dict[str, float] = field(default_factory=_self_harm_rate)
     method_only_share: float = 0.12
-    accidental_share: float = 0.12
-    ambiguous_share: float = 0.12
+    accidental_share: float = 0.5
     z_only_rate: float = 0.03
     coding_base: dict[str, float] = field(default_factory=_coding_base)
-    not_reimbursed_factor: float = 0.4
+    not_reimbursed_factor: float = 0.6
     code_priority: dict[str, float] = field(default_factory=_code_priority)
     length_half_chars: float = 12000.0
     carry_over_rate: float = 0.3
@@ -124,7 +124,7 @@ class SyntheticConfig:
     historical_coding_rate: float = 0.05
     outpatient_uncertain_coding: float = 0.15
     buried_e14_rate: float = 0.5
-    sibling_rate: float = 0.03
+    sibling_rate: float = 0.015
     ambiguous_intent_coding: float = 0.25
     inferred_coding_rate: float = 0.08
     uncoded_rate: float = 0.03

@@ -67,7 +67,7 @@ class Specialty:
     comorbidity: dict[str, float]
     primaries: tuple[str, ...]  # head then tail
     primary_cum: tuple[float, ...]
-    head: frozenset[str]
+    head: dict[str, float]  # head primaries and their weights
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class Catalogue:
                 burden=s["burden"], certainty=s["certainty"], planned=s["planned"],
                 style=s["style"], length=s["length"], pressure=s["pressure"],
                 mentions_chronic=s["mentions_chronic"], comorbidity=s.get("comorbidity", {}),
-                primaries=tuple(head + tail), primary_cum=cum, head=frozenset(head)))
+                primaries=tuple(head + tail), primary_cum=cum, head=dict(s["primaries"])))
         self.names = [s.name for s in self.specialties]
         unknown = sorted(set(config.self_harm_rate) - set(self.names))
         if unknown:
@@ -277,9 +277,9 @@ def _draw_cum(r: random.Random, items, cum) -> str:
 def _primary(cat: Catalogue, r: random.Random, s: Specialty, age: float, male: bool,
              present: list[str]) -> str:
     """The true primary category: often a problem the patient has, else the specialty's mix."""
-    own = [c for c in present if c in s.head]
+    own = [c for c in present if s.head.get(c, 0.0) >= 1.0]  # exacerbations of real weight
     if own and r.random() < 0.5:
-        return r.choice(own)
+        return r.choices(own, [s.head[c] for c in own])[0]
     for _ in range(30):
         category = _draw_cum(r, s.primaries, s.primary_cum)
         if cat.allowed(category, age, male):

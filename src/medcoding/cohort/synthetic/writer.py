@@ -88,7 +88,7 @@ class _Values:
         if key in ("nrs", "nrs2"):
             return str(r.randint(0, 6))
         if key == "ml":
-            return str(r.randint(6, 28) * 100)
+            return str(r.randint(6, 18) * 100)
         if key == "hour":
             return f"{r.randint(0, 23):02d}"
         if key == "min":
