@@ -43,6 +43,13 @@ def test_matcher_is_case_blind_respects_word_boundaries_and_takes_the_longest_ph
     assert matcher.n_phrases == 6  # J18's phrase is left out
 
 
+def test_all_matches_also_counts_phrases_inside_longer_ones():
+    matcher = PhraseMatcher(PHRASES, LABELS, all_matches=True)
+    texts = ["Known type 2 diabetes mellitus.", "heart failure", "T2DM"]
+    np.testing.assert_array_equal(matcher.scores(texts),
+                                  [[1, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]])
+
+
 def test_matcher_scores_a_phrase_for_every_label_that_owns_it():
     matcher = PhraseMatcher({"E11": ["diabetes"], "E14": ["diabetes"]}, ["E11", "E14"])
     np.testing.assert_array_equal(matcher.scores(["diabetes"]), [[1, 1]])

@@ -22,8 +22,9 @@ Matching (:class:`PhraseMatcher`)
     ``HFpEF``) and ignores how much white space separates the words. The text is read left to
     right and at each place the longest phrase found is taken, then reading goes on after it:
     ``type 2 diabetes mellitus`` counts once, for E11, not also as ``diabetes mellitus`` (E14),
-    as a dictionary tagger would. Whether a mention is negated, in the family or in the past
-    is not looked at: that is the point of the baseline.
+    as a dictionary tagger would (``all_matches=True``, ``--all-matches``: every occurrence
+    counts, also one inside a longer phrase). Whether a mention is negated, in the family or in
+    the past is not looked at: that is the point of the baseline.
 
 Thresholds
     Every baseline's decision threshold is tuned on the validation split with
@@ -93,13 +94,18 @@ class PhraseMatcher:
     """Scores 1 for a label when one of its phrases occurs in a text (see the module doc).
 
     ``phrases`` maps each label to its phrases; a phrase may belong to several labels. Phrases
-    are held in a token trie, so a text is read once, whatever the number of phrases.
+    are held in a token trie, so a text is read once, whatever the number of phrases. By
+    default the longest phrase at a place is taken and reading goes on after it;
+    ``all_matches=True`` counts every occurrence, also one inside a longer phrase
+    (``diabetes mellitus`` inside ``type 2 diabetes mellitus``).
     """
 
     _END = ""  # trie key holding the label columns of the phrase that ends at this node
 
-    def __init__(self, phrases: Mapping[str, Iterable[str]], labels: Sequence[str]):
+    def __init__(self, phrases: Mapping[str, Iterable[str]], labels: Sequence[str],
+                 all_matches: bool = False):
         self.labels = list(labels)
+        self.all_matches = all_matches
         column = {label: i for i, label in enumerate(self.labels)}
         self.trie: dict = {}
         self.n_phrases = 0
@@ -118,23 +124,23 @@ class PhraseMatcher:
                 ends.add(column[label])
 
     def find(self, text: str) -> set[int]:
-        """Label columns whose phrases occur in ``text`` (longest match, left to right)."""
+        """Label columns whose phrases occur in ``text`` (see the class doc)."""
         words = tokens(text)
         found: set[int] = set()
         start = 0
         while start < len(words):
-            node, longest, end = self.trie, None, start
+            node, longest, end = self.trie, set(), start + 1
             for position in range(start, len(words)):
                 node = node.get(words[position])
                 if node is None:
                     break
                 if self._END in node:
-                    longest, end = node[self._END], position + 1
-            if longest is None:
-                start += 1
-            else:
-                found |= longest
-                start = end
+                    if self.all_matches:
+                        found |= node[self._END]
+                    else:
+                        longest, end = node[self._END], position + 1
+            found |= longest
+            start = end
         return found
 
     def scores(self, texts: Iterable[str]) -> np.ndarray:
@@ -314,13 +320,14 @@ def score_row(name: str, scores_val: np.ndarray, scores_test: np.ndarray, val: S
 
 def run_baselines(prepared: str | Path, surface_forms: str | Path | None = None,
                   train_on: str = "human", system: str | None = None,
-                  train_patients: int | None = None, c: float = 10.0) -> pd.DataFrame:
+                  train_patients: int | None = None, c: float = 10.0,
+                  all_matches: bool = False) -> pd.DataFrame:
     """Every baseline on a prepared directory; one row per baseline.
 
     Columns ``baseline, threshold, f1_micro_human, map_human, f1_micro_truth, map_truth``
     (truth columns NaN when the split has no ``true_l3``), evaluated on ``test.parquet`` at
     level 3 with the labels of ``labels.json``. ``system`` defaults to the prepared manifest's
-    code system.
+    code system; ``all_matches`` is :class:`PhraseMatcher`'s.
     """
     if train_on not in TARGETS:
         raise ValueError(f"train_on {train_on!r} is not one of {sorted(TARGETS)}")
@@ -342,7 +349,7 @@ def run_baselines(prepared: str | Path, surface_forms: str | Path | None = None,
     if surface_forms is not None:
         matchers["surface-form dictionary"] = read_surface_forms(surface_forms)
     for name, phrases in matchers.items():
-        matcher = PhraseMatcher(phrases, labels)
+        matcher = PhraseMatcher(phrases, labels, all_matches)
         rows.append(score_row(name, matcher.scores(val.texts), matcher.scores(test.texts),
                               val, test, labels, train_on))
     model = fit_tfidf_lr(train.texts, train.target(train_on), labels, c=c)
@@ -379,11 +386,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="train on the first N training patients only (patient_rank < N)")
     parser.add_argument("--c", type=float, default=10.0,
                         help="inverse regularisation strength of the logistic regressions")
+    parser.add_argument("--all-matches", action="store_true",
+                        help="dictionaries count every phrase occurrence, also one inside a "
+                             "longer phrase (default: the longest phrase at each place)")
     parser.add_argument("--csv", type=Path, default=None, help="also write the table as CSV")
     args = parser.parse_args(argv)
     try:
         table = run_baselines(args.prepared, args.surface_forms, args.train_on,
-                              train_patients=args.train_patients, c=args.c)
+                              train_patients=args.train_patients, c=args.c,
+                              all_matches=args.all_matches)
     except (ValueError, FileNotFoundError) as error:
         print(f"medcoding baselines: {error}", file=sys.stderr)
         return 2
