@@ -96,7 +96,8 @@ YEAR_PREFILTER = r"\b(?:19|20)\d\d\b"  # RE2 (pyarrow): notes that may hold a ye
 YEAR = re.compile(
     r"(?<![\d.,])\b(19\d\d|20\d\d)\b(?![.,]\d)"
     r"(?!\s*(?:mL|ml|L|mg|g|kg|ug|µg|ng|mmol|umol|µmol|U|IU|units?|tablets?|metres?|m)\b)")
-LETTER_RUNS = r"[^\p{L}]+"  # RE2: what separates word types
+LETTERS = re.compile(r"[^\W\d_]+")  # a word type: a run of letters
+DIGIT = re.compile(r"\d")
 
 
 # --------------------------------------------------------------------------- text pieces
@@ -107,18 +108,34 @@ def year_mentions(text: str) -> list[int]:
     return [int(match) for match in YEAR.findall(text)]
 
 
-def line_shapes(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The shapes of all non-blank lines of ``texts`` (digits to 0, white space folded)."""
-    lines = pc.list_flatten(pc.split_pattern(texts, "\n"))
-    lines = pc.replace_substring_regex(lines, r"\d", "0")
-    lines = pc.utf8_trim_whitespace(pc.replace_substring_regex(lines, r"\s+", " "))
-    return pc.filter(lines, pc.not_equal(lines, ""))
+def line_shape(line: str) -> str:
+    """A line's shape: every digit replaced by ``0``, white space folded to single spaces."""
+    return " ".join(DIGIT.sub("0", line).split())
+
+
+def line_shapes(texts: pa.Array | pa.ChunkedArray) -> Counter:
+    """How many non-blank lines of ``texts`` have each shape.
+
+    Distinct lines are counted in Arrow first; only those are shaped in Python.
+    """
+    lines = pc.value_counts(pc.list_flatten(pc.split_pattern(texts, "\n")))
+    shapes: Counter = Counter()
+    for line, count in zip(lines.field("values").to_pylist(), lines.field("counts").to_pylist(),
+                           strict=True):
+        shape = line_shape(line)
+        if shape:
+            shapes[shape] += count
+    return shapes
 
 
 def word_types(texts: pa.Array | pa.ChunkedArray) -> set[str]:
-    """Distinct lower-cased runs of letters in ``texts``."""
-    pieces = pc.list_flatten(pc.split_pattern_regex(pc.utf8_lower(texts), LETTER_RUNS))
-    return {piece for piece in pc.unique(pieces).to_pylist() if piece}
+    """Distinct lower-cased runs of letters in ``texts``.
+
+    Distinct white-space separated tokens are found in Arrow first; only those are cut into
+    letter runs in Python.
+    """
+    tokens = pc.unique(pc.list_flatten(pc.utf8_split_whitespace(texts)))
+    return set(LETTERS.findall(" ".join(tokens.to_pylist()).lower()))
 
 
 def shape_coverage(shapes: Counter, top: int = TOP_SHAPES) -> float:
@@ -174,9 +191,7 @@ class NoteScan:
         self.note_words.append(words)
         np.add.at(self.course_chars, positions, chars)
         np.add.at(self.course_words, positions, words)
-        shapes = pc.value_counts(line_shapes(texts))
-        self.shapes.update(dict(zip(shapes.field("values").to_pylist(),
-                                    shapes.field("counts").to_pylist(), strict=True)))
+        self.shapes.update(line_shapes(texts))
         self.words |= word_types(texts)
         self._years(positions, texts)
         if self.titles is not None:
