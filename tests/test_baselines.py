@@ -18,9 +18,11 @@ from medcoding.baselines import (
     label_shares,
     read_surface_forms,
     run_baselines,
+    score_baselines,
 )
 from medcoding.cohort.preprocess import PrepareConfig, prepare
 from medcoding.cohort.synthetic import generate
+from medcoding.evaluation import bootstrap_ci
 from medcoding.metrics import evaluate, label_matrix
 
 LABELS = ["E11", "E14", "I50", "I10"]
@@ -108,14 +110,14 @@ def test_tfidf_lr_learns_150_labels_from_their_words():
 
 def test_baselines_on_the_prepared_fixture_without_truth(tmp_path):
     prepared = write_prepared(tmp_path / "prepared")
-    table = run_baselines(prepared)
+    table = run_baselines(prepared)  # default C = 100
     assert table["baseline"].tolist() == ["frequency prior", "ICD-10 title dictionary",
-                                          "TF-IDF + LR (human)"]
+                                          "TF-IDF + LR (human, C=100)"]
     assert table["f1_micro_truth"].isna().all() and table["map_truth"].isna().all()
     by_name = table.set_index("baseline")
     # the fixture's codes hide behind made-up trigger words: only the learner finds them
     assert by_name.loc["ICD-10 title dictionary", "f1_micro_human"] == 0.0
-    assert by_name.loc["TF-IDF + LR (human)", "f1_micro_human"] > \
+    assert by_name.loc["TF-IDF + LR (human, C=100)", "f1_micro_human"] > \
         by_name.loc["frequency prior", "f1_micro_human"] + 0.1
     assert by_name.loc["ICD-10 title dictionary", "threshold"] == 0.5
     with pytest.raises(ValueError, match="--train-on truth needs .*true_l3"):
@@ -136,9 +138,10 @@ def test_baselines_on_a_synthetic_cohort_score_truth_and_surface_forms(synthetic
     forms = tmp_path / "forms.json"
     forms.write_text(json.dumps({"I10": ["hypertension", "HTN", "amlodipine"],
                                  "E11": ["type 2 diabetes", "T2DM", "metformin"]}))
-    table = run_baselines(synthetic_prepared, forms, train_on="truth")
+    run = score_baselines(synthetic_prepared, forms, train_on="truth", c=[1.0, 10.0])
+    table = run.table()
     assert table["baseline"].tolist() == ["frequency prior", "ICD-10 title dictionary",
-                                          "surface-form dictionary", "TF-IDF + LR (truth)"]
+                                          "surface-form dictionary", "TF-IDF + LR (truth, C=10)"]
     values = table.drop(columns=["baseline", "threshold"]).to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     by_name = table.set_index("baseline")
@@ -153,14 +156,22 @@ def test_baselines_on_a_synthetic_cohort_score_truth_and_surface_forms(synthetic
                         matcher.scores(test["text"]), 0.5)
     assert by_name.loc["surface-form dictionary", "f1_micro_truth"] == pytest.approx(
         expected["f1_micro"])
+    # the scores take the book's patient-level bootstrap intervals
+    lr = run.baselines[-1]
+    intervals = bootstrap_ci(run.reference("truth"), lr.scores, run.test.patient_ids,
+                             n_resamples=30, threshold=lr.threshold).set_index("metric")
+    assert intervals.loc["f1_micro", "estimate"] == pytest.approx(
+        by_name.loc["TF-IDF + LR (truth, C=10)", "f1_micro_truth"])
+    assert intervals.loc["f1_micro", "low"] < intervals.loc["f1_micro", "high"]
 
 
 def test_command_prints_the_table_and_refuses_a_missing_directory(tmp_path, capsys):
     prepared = write_prepared(tmp_path / "prepared", n_train=60, n_val=20, n_test=20)
-    assert baselines.main(["--prepared", str(prepared), "--csv", str(tmp_path / "t.csv")]) == 0
+    csv = tmp_path / "t.csv"
+    assert baselines.main(["--prepared", str(prepared), "--csv", str(csv), "--c", "1", "1000"]) == 0
     out = capsys.readouterr().out
-    assert "TF-IDF + LR (human)" in out and "—" in out and "thresholds tuned on validation" in out
-    assert len(pd.read_csv(tmp_path / "t.csv")) == 3
+    assert "TF-IDF + LR (human, C=1000)" in out and "thresholds tuned on validation" in out
+    assert "—" in out  # no truth in this split
+    assert len(pd.read_csv(csv)) == 3
     assert baselines.main(["--prepared", str(tmp_path / "nothing")]) == 2
-    err = capsys.readouterr().err
-    assert "labels.json" in err or "does not exist" in err
+    assert "nothing/labels.json does not exist; fix:" in capsys.readouterr().err
