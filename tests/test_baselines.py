@@ -110,7 +110,7 @@ def test_tfidf_lr_learns_150_labels_from_their_words():
 
 def test_baselines_on_the_prepared_fixture_without_truth(tmp_path):
     prepared = write_prepared(tmp_path / "prepared")
-    table = run_baselines(prepared)  # default C = 100
+    table = run_baselines(prepared, c=100.0)
     assert table["baseline"].tolist() == ["frequency prior", "ICD-10 title dictionary",
                                           "TF-IDF + LR (human, C=100)"]
     assert table["f1_micro_truth"].isna().all() and table["map_truth"].isna().all()
