@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("medcoding.predict", "score notes with a trained model"),
     "explain": ("medcoding.explain", "AttInGrad explanation page for one course"),
     "run": ("medcoding.pipeline", "run a profile's notebooks with papermill and build the book"),
+    "baselines": ("medcoding.baselines", "prior, dictionary and TF-IDF baselines on prepared data"),
+    "describe": ("medcoding.describe", "descriptive figures of a cohort in the data contract"),
 }
 
 

@@ -298,7 +298,7 @@ def _check_utf8(file: str, name: str, column: pa.ChunkedArray) -> None:
                         len(column))
 
 
-def _read_table(directory: Path, table: str) -> pd.DataFrame:
+def _read_table(directory: Path, table: str, skip: tuple[str, ...] = ()) -> pd.DataFrame:
     file = f"{table}.parquet"
     path = directory / file
     if not path.exists():
@@ -308,11 +308,14 @@ def _read_table(directory: Path, table: str) -> pd.DataFrame:
             "table is allowed for medications and labs",
         )
     try:
-        arrow = pq.read_table(path)
+        columns = [name for name in pq.read_schema(path).names if name not in skip]
+        arrow = pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as error:
         raise ContractError(file, None, f"cannot be read as Parquet ({error})",
                             f"rewrite {path} with pandas.DataFrame.to_parquet") from None
     for name, spec in SCHEMAS[table].items():
+        if name in skip:
+            continue
         if name not in arrow.column_names:
             if not spec.required:
                 continue
@@ -333,7 +336,7 @@ def _read_table(directory: Path, table: str) -> pd.DataFrame:
             )
     frame = arrow.to_pandas()
     for name, spec in SCHEMAS[table].items():
-        if spec.required and frame[name].isna().any():
+        if spec.required and name not in skip and frame[name].isna().any():
             missing = frame[name].isna()
             raise ContractError(file, name, "required column has missing values",
                                 f"fill in {name} in every row or drop those rows at the source",
@@ -414,14 +417,20 @@ def _check_vocabulary(file: str, frame: pd.DataFrame, column: str, allowed) -> N
                             _examples(frame[column], unknown), int(unknown.sum()))
 
 
-def load(directory: str | Path) -> Cohort:
-    """Read and validate a cohort directory; raise :class:`ContractError` on any problem."""
+def load(directory: str | Path, note_text: bool = True) -> Cohort:
+    """Read and validate a cohort directory; raise :class:`ContractError` on any problem.
+
+    ``note_text=False`` reads ``notes`` without its ``text`` column (neither read nor checked),
+    for a stage that scans the text itself, row group by row group (``medcoding describe``).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ContractError(str(directory), None, "is not a directory",
                             "pass the directory holding courses.parquet, notes.parquet, ...")
     manifest = _read_manifest(directory)
-    tables = {table: _read_table(directory, table) for table in REQUIRED_TABLES}
+    skip = {"notes": () if note_text else ("text",)}
+    tables = {table: _read_table(directory, table, skip.get(table, ()))
+              for table in REQUIRED_TABLES}
     if manifest["synthetic"] or (directory / "truth.parquet").exists():
         tables["truth"] = _read_table(directory, "truth")
     for table in OPTIONAL_TABLES:
