@@ -145,9 +145,8 @@ def test_baselines_on_a_synthetic_cohort_score_truth_and_surface_forms(synthetic
     values = table.drop(columns=["baseline", "threshold"]).to_numpy()
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     by_name = table.set_index("baseline")
-    # the generator writes the primary's WHO title: the title dictionary beats the prior
-    assert by_name.loc["ICD-10 title dictionary", "f1_micro_truth"] > \
-        by_name.loc["frequency prior", "f1_micro_truth"] + 0.2
+    # the v2 generator writes the WHO title only as a rare variant: looking titles up is weak
+    assert 0 < by_name.loc["ICD-10 title dictionary", "f1_micro_truth"] < 0.5
     # two categories only: precise where it fires, but most true codes are other categories
     test = pd.read_parquet(synthetic_prepared / "test.parquet")
     labels = json.loads((synthetic_prepared / "labels.json").read_text())["l3"]
