@@ -49,7 +49,7 @@ def test_chronic_problems_persist_and_grow(patients):
     kept = total = 0
     sizes = []
     for patient in patients:
-        for before, after in zip(patient.courses, patient.courses[1:]):
+        for before, after in zip(patient.courses, patient.courses[1:], strict=False):
             later = {c[:3] for c in _codes(after)} | {group(c[:3]) for c in _codes(after)}
             for code in before.chronic:
                 total += 1

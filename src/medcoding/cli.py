@@ -10,7 +10,8 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("medcoding.cohort.synthetic.generator", "generate a synthetic cohort in the data contract"),
+    "generate": ("medcoding.cohort.synthetic.generator",
+                 "generate a synthetic cohort in the data contract"),
     "import-mimic": ("medcoding.cohort.mimic", "convert MIMIC-IV CSV files to the data contract"),
     "prepare": ("medcoding.cohort.preprocess", "filter, concatenate and split a cohort"),
     "train": ("medcoding.train", "train a PLM-CA model on prepared splits"),

@@ -49,7 +49,7 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 
 GALLERY_KINDS = {
     "suicide_undercoded": "an under-coded suicide attempt: true X60-X84, not coded by the human",
-    "hypertension_medication": "hypertension found only through medication: true I10, evidence drug",
+    "hypertension_medication": "hypertension found only through medication: true I10, drug",
     "diabetes_e14_e11": "an E14/E11 disagreement: the human coded E14, the truth is E11",
     "heart_failure_no_evidence": "heart failure coded without evidence: human I50, undocumented",
 }

@@ -150,7 +150,7 @@ def code_course(cat: Catalogue, r: random.Random, course: Course, record: Record
         code, is_primary = human[j]
         typo = make_typo(code)
         human[j] = (typo, is_primary)
-        truly, _, _, _ = rows.pop(code)
+        _, truly, _, _ = rows.pop(code)
         rows[typo] = (typo, False, True, "typo")
         if truly:
             rows[code] = (code, True, False, "replaced_by_typo")

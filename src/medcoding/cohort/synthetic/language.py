@@ -71,7 +71,7 @@ def _parse(text: str, i: int, stop: str) -> tuple[list, int]:
     return parts, i
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_template(text: str) -> Template:
     """``"{Known|History of} {$name}."`` as nested tuples (cached)."""
     parts, _ = _parse(text, 0, "")
@@ -158,7 +158,7 @@ def _lower_first(term: str) -> str:
     return term
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def titles(category: str) -> tuple[str, ...]:
     """WHO titles of ``category`` and its codes (what a title dictionary would look up)."""
     found = [icd10.title(category)]
@@ -186,7 +186,7 @@ def _reshaped(title: str) -> list[str]:
     return [" ".join(words)] if words else []
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def derived_forms(category: str) -> tuple[str, ...]:
     """Names of a non-curated category: ICD-10-CM terms and reshaped titles, lower-case first
     letter, without any WHO title of the category verbatim. Falls back to the title."""
@@ -205,7 +205,7 @@ def derived_forms(category: str) -> tuple[str, ...]:
     return tuple(forms[:8])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def forms_of(category: str) -> dict[str, tuple[str, ...]]:
     """Surface forms of ``category``: ``forms``, ``abbrev``, ``typos`` and ``code_forms``."""
     spec = conditions().get(category)

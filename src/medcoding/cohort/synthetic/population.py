@@ -125,7 +125,7 @@ def zipf_cum(n_head: int, head_weights: list[float], n_tail: int, tail_share: fl
     return tuple(np.cumsum(weights / weights.sum()).tolist())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _primary_ok(category: str) -> bool:
     title = icd10.title(category).lower()
     return "classified elsewhere" not in title and icd10.is_valid(category)
@@ -210,7 +210,7 @@ class Catalogue:
         return list(mapping), list(itertools.accumulate(mapping.values()))
 
     # ---------------------------------------------------------------- rules
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one catalogue per process
+    @functools.cache  # noqa: B019 - one catalogue per process
     def _rules_of(self, category: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.low <= category <= r.high + "~")
 
@@ -334,7 +334,8 @@ def draw_patient(cat: Catalogue, r: random.Random, patient_id: int) -> Patient:
     male = r.random() < 0.5
     n = 1 + min(poisson(r, cfg.courses_extra_mean), cfg.max_courses - 1)
     days = _course_days(cat, r, n)
-    first_age = r.uniform(0, 18) if r.random() < cfg.child_share else 18 + 77 * r.betavariate(2, 1.4)
+    child = r.random() < cfg.child_share
+    first_age = r.uniform(0, 18) if child else 18 + 77 * r.betavariate(2, 1.4)
     birth = days[0] - int(first_age * 365.25) - r.randint(0, 200)
     factors = {k: r.gauss(0, 1) for k in ("metabolic", "cardiac", "lung", "mind")}
     onsets = draw_problem_list(cat, r, male, factors)
@@ -396,6 +397,7 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
                 symptom = cat.symptom_of.get(category)
                 if not inpatient and symptom is not None:
                     course.suspected, course.primary = category, symptom
+                    taken.add(group(category))
                 elif others:
                     course.uncertain = True
                     course.differentials = r.sample(others, min(len(others), r.randint(1, 2)))

@@ -253,7 +253,7 @@ class Writer:
     # ------------------------------------------------------------------ the course
     def write_course(self, patient: Patient, course: Course, r: random.Random) -> Record:
         """The record of ``course`` (``patient`` gives sex, birth and the problem list)."""
-        cat, cfg = self.cat, self.cfg
+        cat = self.cat
         s = cat.specialties[course.specialty]
         style = self.styles[s.style]
         draft = _Draft(style, r)
@@ -315,7 +315,7 @@ class Writer:
             elif kind == "buried":
                 buried.append(self._say("buried", r, values, name=self._name(code, r)))
                 if category in ("E10", "E11"):
-                    for template in r.sample(self.lang["generic_diabetes"], 3):
+                    for template in r.sample(self.lang["generic_diabetes"], 4):
                         draft.add("narrative", self._typo(language.render(template, r, values),
                                                           r), r=r)
             elif kind == "drug":
@@ -499,7 +499,8 @@ class Writer:
             if self._absent("E66", present):
                 out.append(("E66.9", "bypass_no_weight"))
         related = [c for c in ("I48", "I50", "I25", "I63") if c in present]
-        if related and self._absent("I10", present) and r.random() < cfg.related_cardiovascular_rate:
+        if related and self._absent("I10", present) and (
+                r.random() < cfg.related_cardiovascular_rate):
             drug = r.choice(self.pop["cardiac_non_htn_drugs"][r.choice(related)])
             meds.setdefault(drug, ("C", r.choice(("5 mg daily", "50 mg twice daily",
                                                   "2.5 mg daily", "40 mg in the morning"))))
