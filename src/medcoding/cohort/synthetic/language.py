@@ -146,7 +146,7 @@ _QUALIFIERS = re.compile(r",? (unspecified|NOS|not elsewhere classified|without 
 
 
 def _clean(term: str) -> str:
-    term = _QUALIFIERS.sub("", term).strip(" ,")
+    term = _QUALIFIERS.sub("", term).replace(" : ", ", ").strip(" ,")
     return re.sub(r"\s+", " ", term)
 
 

@@ -36,7 +36,7 @@ from medcoding.cohort.synthetic.config import SyntheticConfig
 EPOCH = dt.date(1970, 1, 1)
 GROUPS = (("E10", "E14", "DM"), ("I10", "I15", "HT"), ("X60", "X84", "X"), ("X40", "X44", "X"))
 TAIL_EXCLUDED = "O00-O99,P00-P96,V01-Y98,Z00-Z99,U00-U85,T36-T65,X40-X84"
-SECONDARY_TAIL = "A00-N99,Q00-R99,S00-T35,T66-T88"
+SECONDARY_TAIL = "D50-N99,R00-R99,S00-T35"  # no tropical infections beside a course
 PSYCHIATRY = ("adult_psychiatry", "child_and_adolescent_psychiatry")
 
 

@@ -391,7 +391,8 @@ class Writer:
                                                  others=others), where=where)
             distractors += [(c, "differential") for c in course.differentials]
         else:
-            key = "presentation.planned" if s.planned else "presentation.acute"
+            planned = s.planned or not course.inpatient
+            key = "presentation.planned" if planned else "presentation.acute"
             draft.add("presentation", self._say(key, r, values, name=self._name(course.primary, r)),
                       where="intake")
             if course.suspected is not None:
@@ -501,9 +502,9 @@ class Writer:
         related = [c for c in ("I48", "I50", "I25", "I63") if c in present]
         if related and self._absent("I10", present) and (
                 r.random() < cfg.related_cardiovascular_rate):
-            drug = r.choice(self.pop["cardiac_non_htn_drugs"][r.choice(related)])
-            meds.setdefault(drug, ("C", r.choice(("5 mg daily", "50 mg twice daily",
-                                                  "2.5 mg daily", "40 mg in the morning"))))
+            drug, atc, dose = _dose(r, r.choice(self.pop["cardiac_non_htn_drugs"][
+                r.choice(related)]))
+            meds.setdefault(drug, (atc, dose))
             out.append(("I10", "related_cardiovascular"))
 
     # ------------------------------------------------------------------ filler and text
@@ -536,6 +537,8 @@ class Writer:
             head = r.choice((f"{title}, {department}", f"{department}. {title}",
                              f"{title} ({department})", title,
                              f"{title}, {department}, Dr {r.choice(surname)}"))
+            if note_type == "progress_note" and not any(sections.values()):
+                continue  # nothing happened worth a note that day
             lines = [head]
             for section, sentences in sections.items():
                 if not sentences:
