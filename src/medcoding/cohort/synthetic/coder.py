@@ -61,6 +61,18 @@ def _sibling(code: str, r: random.Random) -> str | None:
     return r.choice(siblings) if siblings and "." in code else None
 
 
+_PRIORITY: dict[tuple[int, str], float | None] = {}
+
+
+def _priority(cat: Catalogue, category: str) -> float | None:
+    """The configured ``code_priority`` of ``category``'s range (None: none), cached."""
+    key = (id(cat), category)
+    if key not in _PRIORITY:
+        _PRIORITY[key] = next((priority for spec, priority in cat.config.code_priority.items()
+                               if icd10.in_range(category, spec)), None)
+    return _PRIORITY[key]
+
+
 def _chance(cat: Catalogue, code: str, evidence: str, pressure: float,
             chars: int) -> tuple[float, str]:
     """Probability that a true secondary is coded, and the reason if it is not."""
@@ -70,10 +82,9 @@ def _chance(cat: Catalogue, code: str, evidence: str, pressure: float,
                "missed_long_course": 1.0 / (1.0 + chars / cfg.length_half_chars)}
     if code[0] in "VWXY":
         factors["missed_not_reimbursed"] = cfg.not_reimbursed_factor
-    for spec, priority in cfg.code_priority.items():
-        if icd10.in_range(code[:3], spec):
-            factors["missed_low_priority"] = priority
-            break
+    priority = _priority(cat, code[:3])
+    if priority is not None:
+        factors["missed_low_priority"] = priority
     chance = 1.0
     for value in factors.values():
         chance *= value

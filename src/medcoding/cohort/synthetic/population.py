@@ -182,6 +182,8 @@ class Catalogue:
                 mentions_chronic=s["mentions_chronic"], comorbidity=s.get("comorbidity", {}),
                 primaries=tuple(head + tail), primary_cum=cum, head=dict(s["primaries"])))
         self.names = [s.name for s in self.specialties]
+        self.any_head = {c for s in self.specialties for c in s.head}
+        self.specialty_weights: dict[tuple, list[float]] = {}
         unknown = sorted(set(config.self_harm_rate) - set(self.names))
         if unknown:
             raise ValueError(f"self_harm_rate names unknown specialties {unknown}; fix: use "
@@ -289,12 +291,21 @@ def _primary(cat: Catalogue, r: random.Random, s: Specialty, age: float, male: b
 
 def _specialty(cat: Catalogue, r: random.Random, age: float, male: bool,
                present: list[str]) -> int:
+    key = (int(age), male, tuple(c for c in present if c in cat.any_head))
+    weights = cat.specialty_weights.get(key)
+    if weights is None:
+        weights = cat.specialty_weights[key] = list(itertools.accumulate(
+            _specialty_weights(cat, int(age), male, key[2])))
+    return bisect.bisect_left(weights, r.random() * weights[-1])
+
+
+def _specialty_weights(cat: Catalogue, age: int, male: bool, present: tuple) -> list[float]:
     weights = []
     for s in cat.specialties:
         ok = s.ages[0] <= age <= s.ages[1] and ("M" if male else "F") in s.sexes
         boost = 1.0 + 1.5 * sum(c in s.head for c in present)
         weights.append(s.weight * boost if ok else 0.0)
-    return r.choices(range(len(weights)), weights)[0]
+    return weights
 
 
 def _secondaries(cat: Catalogue, r: random.Random, s: Specialty, age: float, male: bool,

@@ -213,6 +213,8 @@ class Writer:
         self.family = [c for c, s in cat.conditions.items() if s.get("family")]
         self.past = [c for c, s in cat.conditions.items() if s.get("past")]
         self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
+        self.filler_pools = {name: [t for p in style["filler"] for t in self.filler[p]]
+                             for name, style in self.styles.items()}
         self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
         self.external_of_drug = {m[3]: m[1] for m in cat.self_harm_methods if m[3]}
 
@@ -514,7 +516,7 @@ class Writer:
         count = int(r.lognormvariate(mean, self.cfg.filler_sigma))
         if long:
             count = max(count, LONG_COURSE_SENTENCES)
-        pool = [t for p in style["filler"] for t in self.filler[p]]
+        pool = self.filler_pools[s.style]
         chosen = r.sample(pool, min(count, len(pool)))
         chosen += [pool[int(r.random() * len(pool))] for _ in range(count - len(chosen))]
         sections = draft.sections()
