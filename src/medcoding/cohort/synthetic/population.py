@@ -190,8 +190,8 @@ class Catalogue:
                              f"names from {self.names}")
         self.self_harm = [config.self_harm_rate.get(n, 0.0) for n in self.names]
         cond = data_conditions = language.load("conditions")
-        self.chronic = [(c, spec["chronic"], spec.get("cluster"), spec.get("risk", {}))
-                        for c, spec in self.conditions.items() if "chronic" in spec]
+        self.chronic = _risk_order([(c, spec["chronic"], spec.get("cluster"), spec.get("risk", {}))
+                                    for c, spec in self.conditions.items() if "chronic" in spec])
         self.chronic_set = {c for c, *_ in self.chronic}
         self.code_weights = {c: (list(spec["codes"]), list(spec["codes"].values()))
                              for c, spec in self.conditions.items()}
@@ -231,6 +231,21 @@ class Catalogue:
             codes, weights = self.code_weights[category]
             return r.choices(codes, weights)[0]
         return r.choice(full_codes(category))
+
+
+def _risk_order(chronic: list[tuple]) -> list[tuple]:
+    """Chronic conditions ordered so that the risk factors of each are drawn before it
+    (obesity before diabetes before CKD, smoking before COPD); cycles keep file order."""
+    ordered, done = [], set()
+    pending = list(chronic)
+    while pending:
+        ready = [item for item in pending
+                 if not (set(item[3]) - done) & {c for c, *_ in pending}]
+        ready = ready or pending[:1]
+        ordered += ready
+        done.update(c for c, *_ in ready)
+        pending = [item for item in pending if item[0] not in done]
+    return ordered
 
 
 def _onset(r: random.Random, curve: dict, scale: float, male: bool) -> float | None:
