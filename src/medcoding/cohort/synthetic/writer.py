@@ -81,10 +81,12 @@ class _Values:
         r = self.r
         if key == "n":
             return str(r.randint(2, 9))
-        if key == "year":
-            return str(r.randint(min(self.birth_year + 1, self.year), self.year))
+        age = self.year - self.birth_year
+        if key == "year":  # after birth (past early childhood for adults), before the course
+            return str(r.randint(min(self.birth_year + 1 + min(15, age // 2), self.year),
+                                 self.year))
         if key == "ago":
-            return str(max(1, r.randint(1, max(1, self.year - self.birth_year - 1))))
+            return str(r.randint(1, max(1, min(age - 1 - min(15, age // 2), 40))))
         if key in ("nrs", "nrs2"):
             return str(r.randint(0, 6))
         if key == "ml":
