@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generate.py --courses 1000000 [--out DIR] [--keep]
 
-Generates about ``--courses`` courses (patients = courses / 2.78, the generator's mean),
+Generates about ``--courses`` courses (patients = courses / 3.3, the generator's mean),
 prints courses/s and the peak resident memory of this process, then measures on the output
 the number of level-3 categories, their frequency range, and the coded share of truly present
 X60-X84, E66, I10-I15 (secondary) and primary diagnoses, reading the Parquet files one row
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from medcoding import icd10
 from medcoding.cohort.synthetic import generate
 
-COURSES_PER_PATIENT = 2.78
+COURSES_PER_PATIENT = 3.3
 RANGES = ("X60-X84", "E66", "I10-I15", "I50", "E11", "N18")
 
 

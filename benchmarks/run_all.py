@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 #: (script, arguments at the documented size, arguments for --quick)
 BENCHMARKS = [
     ("bench_generate.py", ["--courses", "100000"], ["--courses", "3000"]),
+    ("bench_describe.py", ["--courses", "100000"], ["--courses", "3000"]),
     ("bench_metrics.py", [], ["--documents", "5000", "--labels", "300"]),
     ("bench_throughput.py", [], ["--docs", "8", "--labels", "50"]),
     ("bench_prepare.py", ["--courses", "200000"], ["--courses", "3000"]),

@@ -60,7 +60,7 @@ def make_split(n_courses: int, prefix: str, seed: int) -> pd.DataFrame:
                  if not (code == "X60" and number % 2 == 0)
                  and not (code == "I10" and number % 3 == 0)]
         human = human or truth[:1]
-        evidence = ["implicit" if code == "I10" else "explicit" for code in truth]
+        evidence = ["drug" if code == "I10" else "listed" for code in truth]
         rows.append({
             "course_id": f"{prefix}{number:04d}", "patient_id": f"P{prefix}{number:04d}",
             "specialty": "internal medicine", "department": "dep1",

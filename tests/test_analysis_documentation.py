@@ -41,7 +41,7 @@ def make_inputs():
         "primary_l3": ["E14", "E14", "I50", "I50", "I50"],
         "true_l3": [["E11"], ["E14"], ["I50"], [], ["I50"]],
         "true_full": [["E11.9"], ["E14.9"], ["I50.0"], [], ["I50.1"]],
-        "true_evidence": [["buried"], ["explicit"], ["explicit"], [], ["implicit"]],
+        "true_evidence": [["buried"], ["listed"], ["listed"], [], ["drug"]],
         "true_primary_full": ["E11.9", "E14.9", "I50.0", None, "I50.1"],
     })
     scores = np.array([[0.05, 0.4, 0.05, 0.0],
@@ -78,7 +78,7 @@ def test_low_confidence_heart_failure():
     assert cases["mentions"].tolist() == [1, 0, 0]
     assert cases["negated_mentions"].tolist() == [0, 0, 1]
     assert cases["ef_mentions"].tolist() == [1, 0, 0]
-    assert cases["evidence"].tolist() == ["explicit", "absent", "implicit"]
+    assert cases["evidence"].tolist() == ["listed", "absent", "drug"]
     summary = documentation.low_confidence_summary(cases).set_index("group")
     assert summary.loc["low", "cases"] == 2
     assert summary.loc["low", "share"] == pytest.approx(2 / 3)

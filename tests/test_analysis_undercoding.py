@@ -27,8 +27,8 @@ def make_inputs(synthetic: bool = True):
         "true_l3": [["T39", "X60"], ["S61", "X61"], ["X60"], ["T42", "X60"], ["I10"], ["E66"]],
         "true_full": [["T39.1", "X60.0"], ["S61.0", "X61.9"], ["X60.9"], ["T42.4", "X60.0"],
                       ["I10.9"], ["E66.0"]],
-        "true_evidence": [["explicit", "explicit"], ["explicit", "implicit"], ["buried"],
-                          ["explicit", "explicit"], ["explicit"], ["explicit"]],
+        "true_evidence": [["listed", "listed"], ["listed", "drug"], ["buried"],
+                          ["listed", "listed"], ["listed"], ["listed"]],
         "true_primary_full": ["T39.1", "S61.0", "X60.9", "T42.4", "I10.9", "E66.0"],
         "distractor_l3": [[], [], [], [], ["X60"], []],
     })
@@ -108,7 +108,7 @@ def test_wilson_interval_reference_values():
 def test_flagged_evidence_splits_true_and_distractor():
     table = undercoding.flagged_evidence(make_inputs(), "X60-X84", threshold=0.05)
     assert table[["truly_present", "evidence", "cases"]].values.tolist() == [
-        [True, "explicit", 1], [False, "distractor", 1]]
+        [True, "listed", 1], [False, "distractor", 1]]
     assert table["share"].tolist() == pytest.approx([0.5, 0.5])
     empty = undercoding.flagged_evidence(make_inputs(), "X60-X84", threshold=0.99)
     assert empty.empty and "evidence" in empty.columns
@@ -117,10 +117,10 @@ def test_flagged_evidence_splits_true_and_distractor():
 def test_case_evidence_takes_strongest_and_distractor_kind():
     inputs = make_inputs()
     evidence = undercoding.case_evidence(inputs, "X60-X84").tolist()
-    assert evidence == ["explicit", "implicit", "buried", "explicit", "distractor", "none"]
-    split = inputs.split.assign(distractor_kind=[[], [], [], [], ["negation"], []])
+    assert evidence == ["listed", "drug", "buried", "listed", "distractor", "none"]
+    split = inputs.split.assign(distractor_kind=[[], [], [], [], ["negated"], []])
     kinds = undercoding.case_evidence(from_frames(split, inputs.scores, LABELS), "X60-X84")
-    assert kinds.iloc[4] == "distractor: negation"
+    assert kinds.iloc[4] == "distractor: negated"
 
 
 def test_case_evidence_needs_truth():

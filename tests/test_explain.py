@@ -184,13 +184,13 @@ def test_unknown_code_and_method_give_clear_errors(model_and_tokenizer):
 def gallery_frame() -> pd.DataFrame:
     """Four cases, one per gallery kind, plus decoys that must not be picked."""
     rows = [
-        ("S1", ["T39"], ["T39.0", "X60.0"], ["explicit", "explicit"]),  # under-coded suicide
-        ("S2", ["T39", "X60"], ["T39.0", "X60.0"], ["explicit", "explicit"]),  # coded: decoy
-        ("H1", ["J18"], ["J18.9", "I10"], ["explicit", "implicit"]),  # hypertension via drugs
-        ("H2", ["J18"], ["J18.9", "I10"], ["explicit", "explicit"]),  # explicit: decoy
-        ("D1", ["E14"], ["E11.9"], ["explicit"]),  # E14/E11 disagreement
-        ("D2", ["E14"], ["E11.9"], ["explicit"]),  # second candidate, lower E11 score
-        ("F1", ["I50", "I21"], ["I21.0", "I50.9"], ["explicit", "undocumented"]),  # no evidence
+        ("S1", ["T39"], ["T39.0", "X60.0"], ["listed", "listed"]),  # under-coded suicide
+        ("S2", ["T39", "X60"], ["T39.0", "X60.0"], ["listed", "listed"]),  # coded: decoy
+        ("H1", ["J18"], ["J18.9", "I10"], ["listed", "drug"]),  # hypertension via drugs
+        ("H2", ["J18"], ["J18.9", "I10"], ["listed", "listed"]),  # explicit: decoy
+        ("D1", ["E14"], ["E11.9"], ["listed"]),  # E14/E11 disagreement
+        ("D2", ["E14"], ["E11.9"], ["listed"]),  # second candidate, lower E11 score
+        ("F1", ["I50", "I21"], ["I21.0", "I50.9"], ["listed", "undocumented"]),  # no evidence
     ]
     return pd.DataFrame({
         "course_id": [r[0] for r in rows], "codes_l3": [r[1] for r in rows],

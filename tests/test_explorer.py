@@ -24,10 +24,10 @@ def make_case(synthetic: bool, text: str = SECRET) -> dict:
         "words": [spans["suicidal"], spans["intent"], spans["paracetamol"], spans["tablets"]],
         "codes": [
             {"code": "T39", "title": "Poisoning by nonopioid analgesics", "score": 0.91,
-             "rank": 1, "predicted": True, "human": True, "true": True, "evidence": "explicit",
+             "rank": 1, "predicted": True, "human": True, "true": True, "evidence": "listed",
              "attributions": [[2, 1.0], [3, 0.3]]},
             {"code": "X60", "title": "Intentional self-poisoning", "score": 0.22, "rank": 2,
-             "predicted": False, "human": False, "true": True, "evidence": "explicit",
+             "predicted": False, "human": False, "true": True, "evidence": "listed",
              "attributions": [[0, 1.0], [1, 0.5]]},
         ],
         "human_codes": ["T39"], "true_codes": ["T39", "X60"], "codes_outside_labels": ["Y45"],
@@ -53,7 +53,7 @@ def test_page_is_self_contained_and_lists_codes_accessibly():
            'human-coded, true code"' in page
     assert all('aria-pressed="false"' in button for button in buttons)
     assert 'role="status" aria-live="polite"' in page
-    assert "true (explicit)" in page and ">human</span>" in page and ">predicted</span>" in page
+    assert "true (listed)" in page and ">human</span>" in page and ">predicted</span>" in page
     assert "Y45" in page  # codes the model has no label for are named, not dropped
     assert "ED North" in page and "threshold 0.40" in page
 

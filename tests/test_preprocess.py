@@ -44,7 +44,7 @@ class CohortBuilder:
         for position, code in enumerate(codes):
             self.codes.append({"course_id": course_id, "code": code, "is_primary": position == 0})
         self.truth.append({"course_id": course_id, "code": "I10", "is_primary": True,
-                           "evidence": "explicit"})
+                           "evidence": "listed"})
 
     def write(self, path):
         tables = {name: pd.DataFrame(getattr(self, name)) for name in
@@ -66,9 +66,9 @@ def build_cohort(path):
     cohort.truth += [{"course_id": "g00", "code": "E66.0", "is_primary": False,
                       "evidence": "undocumented"},
                      {"course_id": "g00", "code": "E11.9", "is_primary": False,
-                      "evidence": "implicit"}]
-    cohort.distractors += [{"course_id": "g02", "code": "I50.0", "kind": "negation"},
-                           {"course_id": "g02", "code": "I50.9", "kind": "negation"},
+                      "evidence": "drug"}]
+    cohort.distractors += [{"course_id": "g02", "code": "I50.0", "kind": "negated"},
+                           {"course_id": "g02", "code": "I50.9", "kind": "negated"},
                            {"course_id": "g02", "code": "E66", "kind": "family_history"}]
     cohort.notes = [n for n in cohort.notes if n["course_id"] != "g01"]
     for note_type, text in [("progress_note", "P."), ("nursing_note", "N."),
@@ -161,10 +161,10 @@ def test_codes_deduplicated_primary_first(prepared):
     assert list(g00["codes_l3"]) == ["I10", "E66"]
     assert (g00["primary_l3"], g00["primary_full"]) == ("I10", "I10")
     assert list(g00["true_full"]) == ["I10", "E11.9", "E66.0"]
-    assert list(g00["true_evidence"]) == ["explicit", "implicit", "undocumented"]
+    assert list(g00["true_evidence"]) == ["listed", "drug", "undocumented"]
     assert list(g00["true_l3"]) == ["I10", "E11", "E66"] and g00["true_primary_full"] == "I10"
     assert list(rows.loc["g02", "distractor_l3"]) == ["E66", "I50"]
-    assert list(rows.loc["g02", "distractor_kind"]) == ["family_history", "negation"]
+    assert list(rows.loc["g02", "distractor_kind"]) == ["family_history", "negated"]
     assert list(rows.loc["g03", "distractor_l3"]) == []
 
 

