@@ -27,7 +27,7 @@ LAPTOP = {"width": 1366, "height": 768}
 PAGE_FACTS = """() => {
   const article = document.querySelector("article.bd-article");
   const box = article.getBoundingClientRect();
-  const shown = (el) => el.getClientRects().length > 0;
+  const shown = (el) => el.checkVisibility() && el.getClientRects().length > 0;
   const clipped = (el) => {
     for (let up = el.parentElement; up && up !== article; up = up.parentElement) {
       if (getComputedStyle(up).overflowX !== "visible") return true;
