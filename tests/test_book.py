@@ -8,6 +8,7 @@ outputs.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +18,41 @@ import pytest
 from medcoding import pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("MEDCODING_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts"
+LAPTOP = {"width": 1366, "height": 768}
+#: What a chapter looks like in the browser: parameter cells, code inputs a reader sees without
+#: clicking, visible boxes with a horizontal scroll bar other than a table's own, and elements
+#: that stick out of the article column (not clipped by a scrolling box inside it).
+PAGE_FACTS = """() => {
+  const article = document.querySelector("article.bd-article");
+  const box = article.getBoundingClientRect();
+  const shown = (el) => el.checkVisibility() && el.getClientRects().length > 0;
+  const clipped = (el) => {
+    for (let up = el.parentElement; up && up !== article; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const name = (el) => el.tagName.toLowerCase() + "." + [...el.classList].join(".");
+  return {
+    article_width: article.clientWidth,
+    article_scroll_width: article.scrollWidth,
+    page_scroll_width: document.documentElement.scrollWidth,
+    viewport_width: window.innerWidth,
+    parameter_cells: document.querySelectorAll(
+      ".tag_parameters, .tag_injected-parameters").length,
+    code_cells: document.querySelectorAll("div.cell").length,
+    shown_inputs: [...document.querySelectorAll("div.cell_input")].filter(shown).length,
+    collapsed_inputs: document.querySelectorAll("details.above-input:not([open])").length,
+    tables: document.querySelectorAll("div.cell_output table").length,
+    scrolling_text: [...article.querySelectorAll("pre")]
+      .filter((el) => shown(el) && el.scrollWidth > el.clientWidth + 1).map(name),
+    sticking_out: [...article.querySelectorAll("*")]
+      .filter((el) => shown(el) && !clipped(el)
+              && el.getBoundingClientRect().right > box.right + 1).map(name),
+  };
+}"""
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +104,37 @@ def test_nbval_reproduces_every_output(smoke_book: pipeline.RunReport) -> None:
 def test_a_second_run_skips_everything(smoke_book: pipeline.RunReport) -> None:
     again = pipeline.run_profile("smoke", root=ROOT, run_dir=smoke_book.run_dir, build=False)
     assert {step.status for step in again.steps} <= {"skipped", "missing"}
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not installed "
+                    "(apt-get install chromium)")
+def test_chapters_read_as_a_report_at_laptop_width(smoke_book: pipeline.RunReport) -> None:
+    """No parameter cell, code collapsed, tables as HTML, nothing wider than the column.
+
+    Full-page screenshots of every chapter go to ``test-artifacts/book_NAME.png``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    chapters = [smoke_book.run_dir / "book" / "_build" / "html" / "notebooks" / f"{nb.stem}.html"
+                for nb in executed_notebooks(smoke_book)]
+    assert chapters
+    ARTIFACTS.mkdir(exist_ok=True)
+    facts = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport=LAPTOP)
+        for chapter in chapters:
+            page.goto(chapter.as_uri())
+            facts[chapter.stem] = page.evaluate(PAGE_FACTS)
+            page.screenshot(path=str(ARTIFACTS / f"book_{chapter.stem}.png"), full_page=True)
+        browser.close()
+    for name, fact in facts.items():
+        assert fact["parameter_cells"] == 0, (name, fact)
+        assert fact["shown_inputs"] == 0, (name, fact)
+        assert fact["collapsed_inputs"] == fact["code_cells"] > 0, (name, fact)
+        assert fact["article_scroll_width"] <= fact["article_width"], (name, fact)
+        assert fact["page_scroll_width"] <= fact["viewport_width"], (name, fact)
+        assert not fact["scrolling_text"] and not fact["sticking_out"], (name, fact)
+    assert sum(fact["tables"] for fact in facts.values()) >= len(facts), facts

@@ -135,6 +135,11 @@ def test_run_skips_unchanged_steps_and_reruns_dependents(project: Path) -> None:
     assert any("d_not_written_yet.ipynb is listed in _toc.yml but does not exist" in m
                for m in messages)
     assert "b 20" in executed_output(project, "b")
+    executed = nbformat.read(project / "runs" / "base" / "book" / "notebooks" / "a.ipynb",
+                             as_version=4)
+    tagged = [cell.metadata.get("tags", []) for cell in executed.cells]
+    assert ["injected-parameters", "remove-cell"] in tagged  # papermill's cell, left off the page
+    assert ["parameters", "remove-cell"] in tagged
     staged_toc = (project / "runs" / "base" / "book" / "_toc.yml").read_text()
     assert "notebooks/c" in staged_toc and "d_not_written_yet" not in staged_toc
     record = json.loads((project / "runs" / "base" / "steps" / "b.json").read_text())
@@ -204,6 +209,22 @@ def test_repository_toc_lists_every_chapter_and_profiles_load() -> None:
     for profile in ("smoke", "default", "paper", "mimic"):
         params = pipeline.load_profile(profile, ROOT / "params")
         assert params["run_dir"] == f"runs/{profile}"
+
+
+def test_every_chapter_cell_is_tagged_for_the_report() -> None:
+    """Parameters cells are removed from the page, every other code cell's code is collapsed."""
+    untagged = []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+            tags = set(cell.metadata.get("tags", []))
+            if cell.cell_type != "code":
+                continue
+            wanted = {"remove-cell"} if "parameters" in tags else {
+                "hide-input", "hide-cell", "remove-input", "remove-cell"}
+            if not tags & wanted:
+                untagged.append(f"{notebook.name} cell {index}: tags {sorted(tags)}")
+    assert not untagged, "tag these cells (CONTRIBUTING.md, Writing a chapter):\n" + "\n".join(
+        untagged)
 
 
 def test_notebook_defaults_are_the_smoke_profile() -> None:

@@ -5,8 +5,9 @@
 1. load ``params/NAME.yaml`` (a flat mapping of papermill parameters; ``extends: OTHER`` starts
    from another profile) and apply the ``-p`` overrides (values parsed as YAML, so ``2000`` is an
    int and ``'["F32-F33"]'`` a list);
-2. stage a copy of the book in ``<run_dir>/book/`` (``_config.yml``, the prose in ``book/``, and a
-   ``_toc.yml`` that lists only the notebooks present in ``notebooks/``);
+2. stage a copy of the book in ``<run_dir>/book/`` (``_config.yml``, the prose in ``book/``, the
+   page style in ``_static/``, and a ``_toc.yml`` that lists only the notebooks present in
+   ``notebooks/``);
 3. execute each notebook of ``_toc.yml`` in order with papermill into
    ``<run_dir>/book/notebooks/``, passing it only the parameters it declares. A step is skipped
    when its key equals the key recorded in ``<run_dir>/steps/NAME.json`` by its last successful
@@ -18,7 +19,9 @@
    upgrading a library or re-extracting a cohort into the same folder re-runs what it affects,
    and nothing else. A notebook is executed into a temporary file and renamed on success, so a
    failing notebook leaves the previous good output in place; the failed copy is kept as
-   ``<run_dir>/steps/NAME.failed.ipynb`` and the run stops with the failing cell shown;
+   ``<run_dir>/steps/NAME.failed.ipynb`` and the run stops with the failing cell shown. The
+   parameter cells (the notebook's and papermill's injected one) are tagged ``remove-cell`` in
+   the executed copy, so the book does not show them;
 4. ``jupyter-book build <run_dir>/book -W -n --keep-going``: the HTML is in
    ``<run_dir>/book/_build/html``.
 
@@ -59,7 +62,7 @@ import yaml
 from medcoding.io import atomic_path, read_json, write_json, write_text
 from medcoding.modeldir import file_sha256
 
-BOOK_FILES = ("_config.yml", "book")
+BOOK_FILES = ("_config.yml", "book", "_static")
 NBVAL_SANITIZE = "nbval_sanitize.cfg"
 #: Environment of the notebook kernels: no progress bars or library chatter in the outputs, which
 #: nbval compares text by text (progress bars hold timings).
@@ -69,6 +72,10 @@ QUIET_KERNEL_ENV = {
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
+#: Tags of the cells that hold a run's parameters: the notebook's defaults and the cell papermill
+#: injects with the profile's values. The rendered book leaves both out (myst-nb's ``remove-cell``);
+#: the values a step ran with are in ``<run_dir>/steps/NAME.json``.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
 
 
 class PipelineError(RuntimeError):
@@ -478,7 +485,20 @@ def execute_step(step: Step, params: dict, output: Path, failed_copy: Path, cwd:
                 f"The partly executed notebook is {failed_copy}; the previous good output "
                 f"(if any) is still {output}."
             ) from err
+        remove_parameter_cells(tmp)
     return memory["peak_mb"]
+
+
+def remove_parameter_cells(notebook_path: Path) -> None:
+    """Tag the parameter cells of an executed notebook ``remove-cell``, so the book omits them."""
+    import nbformat
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if set(tags) & set(PARAMETER_TAGS) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(notebook, notebook_path)
 
 
 def _indent(text: str) -> str:
