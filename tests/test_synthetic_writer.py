@@ -118,3 +118,18 @@ def test_specialties_write_their_own_note_types_and_lengths():
     parental = texts()[c.courses.loc[c.courses["specialty"] ==
                                      "child_and_adolescent_psychiatry", "course_id"]]
     assert parental.str.contains("parents|mother|father", case=False).mean() > 0.8
+
+
+def test_school_grades_follow_the_childs_age():
+    courses = cohort().courses.set_index("course_id")
+    grades = language.load("language")["values"]["grade"]
+    pattern = re.compile(r"\b(" + "|".join(grades) + r") grade\b")
+    seen = []
+    for course, text in texts().items():
+        for match in pattern.finditer(text):
+            age = int(courses.loc[course, "age"])
+            seen.append((age, grades.index(match.group(1))))
+    assert len(seen) > 5
+    assert all(index == max(0, min(len(grades) - 1, age - 7)) for age, index in seen), seen
+    psychiatry = courses[courses["specialty"] == "child_and_adolescent_psychiatry"]
+    assert len(psychiatry) > 0 and psychiatry["age"].between(5, 17).all()

@@ -48,7 +48,7 @@ NAMED = ("primary", "suspected", "listed", "narrative", "buried")
 LONG_COURSE_SENTENCES = 36
 FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
-                "weight", "height", "ef", "Year", "Ago", "Age", "Person")
+                "weight", "height", "ef", "grade", "Year", "Ago", "Age", "Person")
 
 
 @dataclass
@@ -104,6 +104,9 @@ class _Values:
         if key == "fev1pct":
             return str(r.randint(30, 75))
         pools = language.load("language")["values"]
+        if key == "grade":  # the school grade the age gives (first grade at 7, the last at 16)
+            grades, years = pools["grade"], int(self.fixed.get("age", age))
+            return grades[max(0, min(len(grades) - 1, years - 7))]
         return r.choice(pools[key])
 
 
