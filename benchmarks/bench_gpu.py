@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import torch
+from bench_throughput import naive_forward  # the CPU benchmark's naive path (sibling script)
 
 from medcoding.encoding import BucketBatchSampler, collate, n_chunks, token_budget_batches
 from medcoding.model import PLMCA, PLMCAConfig
@@ -51,16 +52,6 @@ def documents(n_docs: int, median: int, vocab_size: int, seed: int = 0) -> list[
     lengths = np.clip(rng.lognormal(np.log(median), 0.8, n_docs).astype(int), 20, 10_000)
     return [rng.integers(1000 % vocab_size, vocab_size, size=n).astype(np.int64)
             for n in lengths]
-
-
-def naive_forward(model: PLMCA, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-    """Every window, padding windows included, through the encoder."""
-    batch, chunks, width = input_ids.shape
-    states = model.encoder(input_ids=input_ids.reshape(-1, width),
-                           attention_mask=attention_mask.reshape(-1, width)).last_hidden_state
-    logits, _ = model.label_attention(states.reshape(batch, chunks * width, -1),
-                                      attention_mask.reshape(batch, -1))
-    return logits
 
 
 def project_forward(model: PLMCA, input_ids: torch.Tensor, attention_mask: torch.Tensor):

@@ -111,15 +111,19 @@ def code_course(cat: Catalogue, r: random.Random, course: Course, record: Record
         human.append((code, primary))
         rows[code] = (code, truly, True, reason)
 
+    def add_or_sibling(code: str, primary: bool, reason: str) -> None:
+        """Code the true ``code``, or now and then a sibling of it instead."""
+        sibling = _sibling(code, r) if r.random() < cfg.sibling_rate else None
+        if sibling is not None and sibling not in truth_codes:
+            add(sibling, primary, False, "sibling_code")
+            rows[code] = (code, True, False, "replaced_by_sibling")
+        else:
+            add(code, primary, True, reason)
+
     truth_codes = {code for code, _, _ in record.truth}
     truth_categories = {code[:3] for code in truth_codes}
     primary, _, primary_evidence = record.truth[0]
-    sibling = _sibling(primary, r) if r.random() < cfg.sibling_rate else None
-    if sibling is not None and sibling not in truth_codes:
-        add(sibling, True, False, "sibling_code")
-        rows[primary] = (primary, True, False, "replaced_by_sibling")
-    else:
-        add(primary, True, True, CODED[primary_evidence])
+    add_or_sibling(primary, True, CODED[primary_evidence])
     carried = {code[:3] for code in previous}
     for code, _, evidence in record.truth[1:]:
         if code in rows:
@@ -138,12 +142,7 @@ def code_course(cat: Catalogue, r: random.Random, course: Course, record: Record
             continue
         chance, reason = _chance(cat, code, evidence, pressure, record.chars)
         if r.random() < chance:
-            sibling = _sibling(code, r) if r.random() < cfg.sibling_rate else None
-            if sibling is not None and sibling not in truth_codes:
-                add(sibling, False, False, "sibling_code")
-                rows[code] = (code, True, False, "replaced_by_sibling")
-            else:
-                add(code, False, True, CODED[evidence])
+            add_or_sibling(code, False, CODED[evidence])
         else:
             rows[code] = (code, True, False, reason)
     for code in previous:  # acute problems of the last course, carried over though resolved
