@@ -93,3 +93,16 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def train_tiny_model(root: Path, n_test: int = 12, **config) -> Path:
+    """``root/prepared`` (96 train, 16 val, ``n_test`` test patients) and ``root/model``, a tiny
+    encoder trained on it for 3 epochs; ``config`` overrides TrainConfig keys. Returns ``root``."""
+    from medcoding.train import TrainConfig, train
+
+    prepared = write_prepared(root / "prepared", n_train=96, n_val=16, n_test=n_test,
+                              median_words=30)
+    train(prepared, root / "model", TrainConfig(encoder="tiny", epochs=3, learning_rate=2e-3,
+                                                batch_size=16, warmup_fraction=0.0,
+                                                progress=False, **config))
+    return root

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from prepared_fixture import one_thread, write_prepared
+from prepared_fixture import one_thread, train_tiny_model
 
 from medcoding import precision
 from medcoding.predict import PRECISION_KEY, Coder, predict_split
-from medcoding.train import TrainConfig, parse_args, train
+from medcoding.train import parse_args
 
 AVX2_EPYC = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t: avx2\n"
 SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
@@ -63,12 +63,7 @@ def test_this_machine_resolves_from_its_flags():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("precision")
-    prepared = write_prepared(root / "prepared", n_train=96, n_val=16, n_test=24, median_words=30)
-    train(prepared, root / "model", TrainConfig(encoder="tiny", epochs=3, learning_rate=2e-3,
-                                                batch_size=16, warmup_fraction=0.0,
-                                                precision="fp32", progress=False))
-    return root
+    return train_tiny_model(tmp_path_factory.mktemp("precision"), n_test=24, precision="fp32")
 
 
 def test_model_records_its_precision_and_bf16_scores_agree_with_fp32(trained, tmp_path):

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from prepared_fixture import one_thread, trigger_words, write_prepared
+from prepared_fixture import one_thread, train_tiny_model, trigger_words
 
 from medcoding.predict import Coder, load_predictions, main, predict_split, save_predictions
-from medcoding.train import TrainConfig, train
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -20,12 +19,7 @@ def single_thread():
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict")
-    prepared = write_prepared(root / "prepared", n_train=96, n_val=16, n_test=12, median_words=30)
-    train(prepared, root / "model", TrainConfig(encoder="tiny", epochs=3, learning_rate=2e-3,
-                                                batch_size=16, warmup_fraction=0.0,
-                                                progress=False))
-    return root
+    return train_tiny_model(tmp_path_factory.mktemp("predict"))
 
 
 def test_save_and_load_predictions_round_trip(tmp_path):
