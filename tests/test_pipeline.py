@@ -327,7 +327,7 @@ def test_each_kind_of_change_invalidates_exactly_its_steps(project: Path) -> Non
     assert not changed(keys_for(project), dict(keys_for(project)))
 
 
-def test_environment_key_follows_the_package_source_and_library_versions(tmp_path) -> None:
+def test_environment_key_follows_source_libraries_and_precision(tmp_path) -> None:
     import shutil
 
     import medcoding
@@ -347,6 +347,11 @@ def test_environment_key_follows_the_package_source_and_library_versions(tmp_pat
     edited = pipeline.environment_key(package, versions)
     assert edited != key
     assert pipeline.environment_key(package, {**versions, "numpy": "0.0.1"}) != edited
+    here = pipeline.machine_precision()
+    assert here in ("bf16", "fp32")
+    assert pipeline.environment_key(package, versions, here) == edited
+    other = {"bf16": "fp32", "fp32": "bf16"}[here]
+    assert pipeline.environment_key(package, versions, other) != edited  # another machine
     assert pipeline.environment_key() == pipeline.environment_key()  # the installed package
 
 

@@ -348,12 +348,23 @@ def library_versions(distribution: str = "medcoding") -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
+def machine_precision() -> str:
+    """What ``--precision auto`` resolves to on this machine (``bf16`` or ``fp32``)."""
+    from medcoding import precision as precisions  # torch: imported only when a key is needed
+
+    return precisions.resolve("auto", precisions.default_device()).precision
+
+
 def environment_key(package_dir: Path | None = None,
-                    versions: dict[str, str] | None = None) -> str:
-    """Hash of the package source and the library versions (defaults: what is installed)."""
+                    versions: dict[str, str] | None = None,
+                    precision: str | None = None) -> str:
+    """Hash of the package source, the library versions and the precision ``auto`` resolves to
+    (defaults: what is installed, :func:`machine_precision`): a book computed in bfloat16 on one
+    machine is not reused on one that trains in float32."""
     versions = library_versions() if versions is None else versions
-    text = json.dumps({"package": package_source_digest(package_dir), "libraries": versions},
-                      sort_keys=True)
+    precision = machine_precision() if precision is None else precision
+    text = json.dumps({"package": package_source_digest(package_dir), "libraries": versions,
+                       "precision": precision}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
