@@ -39,6 +39,19 @@ def test_validity_who_and_cm():
         icd10.is_valid("E66", system="icd9")
 
 
+def test_external_causes_take_the_who_place_of_occurrence_character():
+    """WHO lists the place digits (.0 home ... .9 unspecified) once for W00-Y34, not per code."""
+    assert icd10.is_valid("X61.0") and icd10.is_valid("DX780") and icd10.is_valid("W01.5")
+    assert icd10.is_valid("Y34.9") and icd10.chapter("X61.0") == "XX"
+    assert icd10.title("X84.0") == "Intentional self-harm by unspecified means: home"
+    assert icd10.category("X61.0") == "X61" and icd10.in_range("X61.0", "X60-X85")
+    assert not icd10.is_valid("X61.10")  # one place digit, no fifth character
+    assert not icd10.is_valid("X34.5")  # X34 lists its own subdivisions: only those
+    assert not icd10.is_valid("Y35.9")  # outside W00-Y34 (Y35 has its own)
+    assert not icd10.is_valid("X84X") and not icd10.is_valid("E66.7")
+    assert not icd10.is_valid("X61.0", system="cm")
+
+
 def test_category_chapter_title():
     assert icd10.category("DE660") == "E66"
     assert icd10.is_category("E66") and not icd10.is_category("E66.0")

