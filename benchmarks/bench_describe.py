@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import record
+
 from medcoding.cohort.synthetic import generate
 from medcoding.describe import describe
 
@@ -52,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"describe: {seconds:.1f} s, {courses / seconds:,.0f} courses/s")
     print(f"peak memory: {rss_after:,.0f} MiB after describe, {rss_before:,.0f} MiB after "
           f"generate (describe added {max(0.0, rss_after - rss_before):,.0f} MiB)")
+    added = max(0.0, rss_after - rss_before)
+    record(f"describe_{args.courses}", f"bench_describe.py --courses {args.courses}",
+           f"{courses:,} courses ({notes_mib:,.0f} MiB of notes): {seconds:.1f} s "
+           f"({courses / seconds:,.0f} courses/s), describe added {added:,.0f} MiB of peak RSS",
+           {"courses": courses, "seconds": round(seconds, 2), "notes_mib": round(notes_mib),
+            "rss_added_mib": round(added), "rss_after_mib": round(rss_after)})
     if not args.keep and args.out is None:
         shutil.rmtree(out.parent)
     return 0

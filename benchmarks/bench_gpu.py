@@ -30,6 +30,7 @@ import time
 import numpy as np
 import torch
 from bench_throughput import naive_forward  # the CPU benchmark's naive path (sibling script)
+from record import record
 
 from medcoding.encoding import BucketBatchSampler, collate, n_chunks, token_budget_batches
 from medcoding.model import PLMCA, PLMCAConfig
@@ -226,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         ratio = results[("b project", phase)] / results[("a naive", phase)]
         print(f"ratio b/a {phase:<5} {ratio:5.2f}x   project {results[('b project', phase)]:,.0f}"
               f" real tok/s (target on one H100/H200: >= {target:,})")
+    rates = {f"{label} {phase}": round(rate) for (label, phase), rate in results.items()}
+    size = "tiny model, a check only" if args.tiny else "BERT-base"
+    record("gpu", "bench_gpu.py" + (" --tiny" if args.tiny else ""),
+           f"{name} ({size}): training naive {rates['a naive train']:,}, project "
+           f"{rates['b project train']:,} real tokens/s; inference {rates['a naive score']:,} "
+           f"and {rates['b project score']:,}", {"device": name, "tokens_per_s": rates})
     return 0
 
 

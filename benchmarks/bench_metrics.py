@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import psutil
 import scipy.sparse as sp
+from record import record
 
 from medcoding.evaluation import bootstrap_ci, evaluate_by_group
 from medcoding.metrics import evaluate, per_label, tune_threshold
@@ -111,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         calls["per_label"] = lambda: per_label(y_true, scores, threshold=0.5)
         calls["bootstrap_ci"] = lambda: bootstrap_ci(y_true, scores, patients, n_resamples=1000)
         calls["evaluate_by_group"] = lambda: evaluate_by_group(y_true, scores, groups, 0.5)
+    timings = {}
     for name, call in calls.items():
         result, seconds, cpu_seconds, rss_gb, traced_gb = measure(call)
+        timings[name] = {"seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+                         "extra_rss_gb": round(rss_gb, 2), "tracemalloc_gb": round(traced_gb, 2)}
         print(
             f"{name}: {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU, "
             f"peak extra RSS {rss_gb:.2f} GB, tracemalloc peak {traced_gb:.2f} GB"
@@ -123,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  threshold={result}")
         elif name == "bootstrap_ci":
             print(result.round(4).to_string(index=False))
+    summary = "; ".join(f"{name} {t['seconds']:.1f} s, +{t['extra_rss_gb']:.2f} GB RSS"
+                        for name, t in timings.items())
+    record("metrics", f"bench_metrics.py --documents {args.documents} --labels {args.labels}"
+           + (" --all" if args.all else ""),
+           f"{args.documents:,} x {args.labels:,} float16 scores: {summary}", timings)
     return 0
 
 

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from record import record
+
 COURSES_PER_PATIENT = 2.78
 TARGET_GB_AT_2M = 3.0
 
@@ -94,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{courses / figures['seconds']:,.0f} courses/s, peak RSS "
                   f"{figures['peak_gb']:.2f} GB (target <= {TARGET_GB_AT_2M:.0f} GB at 2,000,000 "
                   "courses, time linear in courses)", flush=True)
+            if name == "project":
+                record(f"prepare_{args.courses}", f"bench_prepare.py --courses {args.courses}",
+                       f"{courses:,} courses: {figures['seconds']:.0f} s "
+                       f"({courses / figures['seconds']:,.0f} courses/s), peak RSS "
+                       f"{figures['peak_gb']:.2f} GB (target <= {TARGET_GB_AT_2M:.0f} GB at "
+                       "2,000,000 courses)", {**figures, "parquet_gib": round(size, 2)})
     return 0
 
 

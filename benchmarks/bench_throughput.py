@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+from record import record
 
 from medcoding.encoding import (
     BucketBatchSampler,
@@ -153,6 +154,18 @@ def main() -> None:
     validation = 5000 * mean_tokens / rows["b project"][1] / 60
     print(f"MiniLM, 5,000 training courses of {mean_tokens:.0f} tokens: {minutes:.1f} min per "
           f"epoch of training (+{validation:.1f} min to score 5,000 validation courses)")
+    naive, project, other_path = rows["a naive"], rows["b project"], rows["c project"]
+    record("throughput", f"bench_throughput.py --docs {args.docs} --labels {args.labels}",
+           f"training: naive fp32 {naive[0]:,.0f}, project {chosen.precision} {project[0]:,.0f}, "
+           f"project {other} {other_path[0]:,.0f} real tokens/s ({ratio_train:.1f}x and "
+           f"{other_path[0] / naive[0]:.1f}x the naive path); inference {naive[1]:,.0f}, "
+           f"{project[1]:,.0f} and {other_path[1]:,.0f} ({ratio_score:.1f}x, "
+           f"{other_path[1] / naive[1]:.1f}x); peak RSS {peak_gb:.2f} GB",
+           {"train_tokens_per_s": {k: round(v[0]) for k, v in rows.items()},
+            "score_tokens_per_s": {k: round(v[1]) for k, v in rows.items()},
+            "ratio_train": round(ratio_train, 2), "ratio_score": round(ratio_score, 2),
+            "precision": chosen.precision, "threads": torch.get_num_threads(),
+            "peak_rss_gb": round(peak_gb, 2)})
 
 
 if __name__ == "__main__":
