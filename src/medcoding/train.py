@@ -79,7 +79,7 @@ from medcoding.encoding import (
     load_encoder_and_tokenizer,
     split_token_store,
 )
-from medcoding.io import read_json, write_csv, write_json
+from medcoding.io import atomic_path, read_json, write_csv, write_json
 from medcoding.model import (
     PLMCA,
     PLMCAConfig,
@@ -307,8 +307,6 @@ def save_checkpoint(directory: Path, model, optimizer, scheduler, state: dict,
     ``state.json``. Then ``directory`` becomes ``directory.previous`` and the staging folder
     ``directory`` (two renames); the previous checkpoint is removed.
     """
-    from medcoding.io import atomic_path
-
     staging, previous = _sibling(directory, "staging"), _sibling(directory, "previous")
     if processes.main:
         shutil.rmtree(staging, ignore_errors=True)
