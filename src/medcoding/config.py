@@ -13,13 +13,15 @@ prints without a traceback) that names the source, the key and the fix:
   is not an int, ``1`` not a bool, ``1e-4`` is a string to YAML: write ``1.0e-4``), except that an
   int stands for a float and a list for a tuple;
 - a value outside the range declared in the annotation, ``Annotated[int, Field(ge=1)]``, or not one
-  of a ``Literal``'s choices.
+  of a ``Literal``'s choices; a class with plain annotations can pass ``ranges`` by key pattern
+  instead (``{"*_rate": (0, 1)}``, applied to a number and to every value of a mapping).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import fnmatch
 import functools
 import types
 import typing
@@ -65,9 +67,13 @@ def _describe(error: dict) -> str:
         error["msg"][0].lower() + error["msg"][1:])
 
 
-def check(cls: type, values: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+def check(cls: type, values: Mapping[str, Any], source: str = "config",
+          ranges: Mapping[str, tuple[float | None, float | None]] | None = None) -> dict[str, Any]:
     """``values`` validated against the annotations of ``cls``: the validated values (ints given
-    for floats become floats, lists given for tuples tuples); a :class:`ConfigError` otherwise."""
+    for floats become floats, lists given for tuples tuples); a :class:`ConfigError` otherwise.
+
+    ``ranges``: ``{key pattern: (low, high)}`` (fnmatch patterns, the first match applies, None
+    for no bound), for classes whose annotations state no range."""
     if not isinstance(values, Mapping):
         raise ConfigError(f"{source}: expected a mapping of key: value, got "
                           f"{type(values).__name__}; fix: write one 'key: value' per line")
@@ -88,7 +94,24 @@ def check(cls: type, values: Mapping[str, Any], source: str = "config") -> dict[
             problem = _describe(error.errors()[0])
             raise ConfigError(f"{source}: {key} = {value!r}: {problem}; fix: change {key} "
                               f"(its type is {_type_name(known[key])}, see {name})") from None
+        _check_range(key, checked[key], ranges or {}, source, name)
     return checked
+
+
+def _check_range(key: str, value: Any, ranges: Mapping, source: str, name: str) -> None:
+    pattern = next((pattern for pattern in ranges if fnmatch.fnmatchcase(key, pattern)), None)
+    if pattern is None:
+        return
+    low, high = ranges[pattern]
+    items = value.items() if isinstance(value, Mapping) else [(None, value)]
+    for item, number in items:
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            continue
+        if (low is not None and number < low) or (high is not None and number > high):
+            where = f"{key}[{item!r}]" if item is not None else key
+            bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+            raise ConfigError(f"{source}: {where} = {number!r} is outside {bounds}; fix: give a "
+                              f"value in {bounds} (see {name})")
 
 
 def build(cls: type, values: Mapping[str, Any], source: str = "config"):
