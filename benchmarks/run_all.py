@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("bench_throughput.py", [], ["--docs", "8", "--labels", "50"]),
     ("bench_prepare.py", ["--courses", "200000"], ["--courses", "3000"]),
     ("bench_gpu.py", [], ["--tiny"]),  # BERT-base on a GPU; --tiny (and on a CPU): a check
+    ("bench_ddp.py", [], ["--encoder", "tiny", "--steps", "4", "--rounds", "1"]),
 ]
 
 
