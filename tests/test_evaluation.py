@@ -215,5 +215,5 @@ def test_conventions_of_scored_courses():
     table = conventions_courses([10, 11], scores, labels, codes, 0.5).set_index("metric")
     # ours: {A, C}, {B}: TP 2 of 3; present: {A}, {B}; ">": {C}, {B}: TP 1 of 2; reference: {B}
     assert table.loc["f1_micro"].tolist() == pytest.approx([4 / 5, 1.0, 1 / 2, 2 / 3])
-    assert evaluate_courses([10, 11], scores, labels, codes, 0.5, labels="present",
+    assert evaluate_courses([10, 11], scores, labels, codes, 0.5, label_set="present",
                             rule=">")["f1_micro"] == pytest.approx(2 / 3)

@@ -215,18 +215,20 @@ def evaluate_courses(
     codes: pd.Series,
     threshold: float,
     subset: Sequence | None = None,
-    **options,
+    label_set: str = "all",
+    rule: str = ">=",
 ) -> dict[str, float]:
     """The study's metrics of scored courses against their human codes.
 
     ``scores`` is ``[courses, labels]`` in ``course_ids`` order (as saved predictions are);
     ``codes`` holds each course's code list, indexed by course id; ``subset`` restricts the
-    evaluation to those course ids, which must all have scores. ``options`` go to
-    :func:`~medcoding.metrics.evaluate` (``labels="present"``, ``rule=">"``: the reference
-    implementation's conventions).
+    evaluation to those course ids, which must all have scores. ``label_set`` and ``rule`` are
+    :func:`~medcoding.metrics.evaluate`'s ``labels`` and ``rule`` (``"present"`` and ``">"``: the
+    reference implementation's conventions).
     """
     y_true, keep = course_truth(course_ids, labels, codes, subset)
-    return evaluate(y_true, np.asarray(scores)[keep], threshold=threshold, **options)
+    return evaluate(y_true, np.asarray(scores)[keep], threshold=threshold, labels=label_set,
+                    rule=rule)
 
 
 def conventions_courses(
