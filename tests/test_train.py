@@ -120,10 +120,10 @@ def test_the_command_line_and_the_package_resolve_the_same_config(tmp_path):
     from medcoding.train import config_from_args, parse_args
 
     base = ["--data", "d", "--out", "o"]
-    for encoder, query_std, rate in (("tiny", 1.0, 1e-3), ("minilm", 0.02, 5e-5)):
+    for encoder, rate in (("tiny", 1e-3), ("minilm", 5e-5)):
         from_flags = config_from_args(parse_args(base + ["--encoder", encoder])).resolved()
         assert from_flags == TrainConfig(encoder=encoder).resolved()
-        assert (from_flags.label_query_std, from_flags.learning_rate) == (query_std, rate)
+        assert (from_flags.label_query_std, from_flags.learning_rate) == (0.02, rate)
     path = tmp_path / "config.json"
     path.write_text('{"encoder": "tiny", "epochs": 3, "label_query_std": 0.5}')
     config = config_from_args(parse_args(base + ["--config", str(path), "--epochs", "4"]))
