@@ -120,6 +120,10 @@ def build(cls: type, values: Mapping[str, Any], source: str = "config"):
 
 
 def _type_name(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(arm) for arm in typing.get_args(annotation))
+    if annotation is type(None):
+        return "None"
     text = str(annotation).replace("typing.", "")
     if "Annotated[" in text:  # Annotated[int, FieldInfo(... metadata=[Ge(ge=1)])] -> int, ge=1
         base = typing.get_args(annotation)[0]
