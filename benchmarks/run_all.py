@@ -36,6 +36,7 @@ BENCHMARKS = {
     "prepare": ("bench_prepare.py", ["--courses", "200000"], ["--courses", "3000"]),
     # BERT-base on a GPU; --tiny (and on a CPU): a check that the script runs
     "gpu": ("bench_gpu.py", [], ["--tiny"]),
+    "ddp": ("bench_ddp.py", [], ["--encoder", "tiny", "--steps", "4", "--rounds", "1"]),
 }
 
 

@@ -204,3 +204,16 @@ def test_evaluate_courses_restricts_to_the_subset_by_course_id():
         evaluate_courses(course_ids, scores, labels, codes, 0.5, subset=[11, 99])
     with pytest.raises(ValueError, match="have no codes"):
         evaluate_courses(course_ids, scores, labels, codes.drop(10), 0.5)
+
+
+def test_conventions_of_scored_courses():
+    from medcoding.evaluation import conventions_courses, evaluate_courses
+
+    labels = ["A", "B", "C"]  # C never coded
+    scores = np.array([[0.5, 0.1, 0.6], [0.2, 0.8, 0.1]], dtype=np.float16)
+    codes = pd.Series({10: ["A"], 11: ["B"]})
+    table = conventions_courses([10, 11], scores, labels, codes, 0.5).set_index("metric")
+    # ours: {A, C}, {B}: TP 2 of 3; present: {A}, {B}; ">": {C}, {B}: TP 1 of 2; reference: {B}
+    assert table.loc["f1_micro"].tolist() == pytest.approx([4 / 5, 1.0, 1 / 2, 2 / 3])
+    assert evaluate_courses([10, 11], scores, labels, codes, 0.5, label_set="present",
+                            rule=">")["f1_micro"] == pytest.approx(2 / 3)

@@ -317,3 +317,74 @@ def test_tune_threshold_on_a_custom_grid_and_without_labels():
         tune_threshold(np.zeros((2, 2), dtype=bool), np.zeros((2, 2), dtype=np.float32))
     with pytest.raises(ValueError, match="increasing"):
         tune_threshold(y_true, scores, grid=[0.5, 0.2])
+
+
+# --------------------------------------------------------------------------- conventions
+
+#: Three documents, three labels: label 2 is never true and document 2 has no label, so
+#: labels="present" keeps documents 0-1 and labels 0-1; document 0's true score sits exactly on
+#: the threshold 0.5, so rule=">" loses it.
+CONVENTION_TRUTH = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=bool)
+CONVENTION_SCORES = np.array([[0.5, 0.2, 0.9], [0.1, 0.7, 0.5], [0.6, 0.1, 0.1]], dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    "labels, rule, expected",
+    [
+        # predicted {0, 2}, {1, 2}, {0}: TP 2 of 5 predicted, 2 true; AP 1/2 (label 2 above) and 1
+        ("all", ">=", {"n_documents": 3, "f1_micro": 4 / 7, "precision_micro": 2 / 5,
+                       "exact_match": 0.0, "f1_macro": (2 / 3 + 1) / 2, "map": 3 / 4}),
+        # documents 0-1, labels 0-1: predicted {0}, {1}, both right
+        ("present", ">=", {"n_documents": 2, "f1_micro": 1.0, "precision_micro": 1.0,
+                           "exact_match": 1.0, "f1_macro": 1.0, "map": 1.0}),
+        # 0.5 is no longer predicted: {2}, {1}, {0}: TP 1 of 3, document 1 exactly right
+        ("all", ">", {"n_documents": 3, "f1_micro": 2 / 5, "precision_micro": 1 / 3,
+                      "exact_match": 1 / 3, "f1_macro": (0 + 1) / 2, "map": 3 / 4}),
+        ("present", ">", {"n_documents": 2, "f1_micro": 2 / 3, "precision_micro": 1.0,
+                          "exact_match": 1 / 2, "f1_macro": (0 + 1) / 2, "map": 1.0}),
+    ],
+)
+def test_label_set_and_decision_rule_conventions_by_hand(labels, rule, expected):
+    result = evaluate(CONVENTION_TRUTH, CONVENTION_SCORES, 0.5, ks=(1,), labels=labels, rule=rule)
+    assert {key: result[key] for key in expected} == pytest.approx(expected)
+
+
+def test_present_labels_match_sklearn_on_the_kept_columns_and_rows():
+    y_true, scores = random_case(80, 12, 5)
+    y_true[:, [3, 7]] = False  # two labels absent from the split
+    thresholds = np.linspace(0.3, 0.7, 12)
+    rows, columns = y_true.any(axis=1), y_true.any(axis=0)
+    result = evaluate(y_true, scores, thresholds, labels="present")
+    kept_truth, kept_scores = y_true[rows][:, columns], scores[rows][:, columns]
+    assert_matches_sklearn(kept_truth, kept_scores, thresholds[columns], result)
+    assert result["n_documents"] == rows.sum() < len(y_true)
+
+
+def test_strict_rule_differs_only_at_scores_equal_to_the_threshold():
+    y_true = np.array([[True, True, True]])
+    scores16 = np.array([[0.5, 0.5005, 0.4995]], dtype=np.float16)  # 0.5 is exact in float16
+    assert evaluate(y_true, scores16, 0.5)["recall_micro"] == pytest.approx(2 / 3)
+    assert evaluate(y_true, scores16, 0.5, rule=">")["recall_micro"] == pytest.approx(1 / 3)
+    score = np.float32(0.3)  # 0.30000001192...: above the real number 0.3 under both rules
+    scores32 = np.array([[score, 0.0, 0.0]], dtype=np.float32)
+    assert evaluate(y_true, scores32, 0.3, rule=">")["recall_micro"] == pytest.approx(1 / 3)
+    assert evaluate(y_true, scores32, float(score), rule=">")["recall_micro"] == 0.0
+    table = per_label(y_true, scores16, 0.5, rule=">")
+    assert table["predicted"].tolist() == [0, 1, 0]
+
+
+def test_conventions_table_puts_the_four_combinations_side_by_side():
+    table = metrics.conventions(CONVENTION_TRUTH, CONVENTION_SCORES, 0.5, ks=(1,)).set_index(
+        "metric")
+    assert list(table.columns) == list(metrics.CONVENTIONS)
+    assert table.loc["n_labels"].tolist() == [3, 2, 3, 2]
+    assert table.loc["n_documents"].tolist() == [3, 2, 3, 2]
+    assert table.loc["f1_micro"].tolist() == pytest.approx([4 / 7, 1.0, 2 / 5, 2 / 3])
+    assert list(table.index[2:]) == metrics.metric_names((1,))
+
+
+def test_unknown_convention_names_the_choices():
+    with pytest.raises(ValueError, match=r"labels must be one of \['all', 'present'\]"):
+        evaluate(CONVENTION_TRUTH, CONVENTION_SCORES, labels="seen")
+    with pytest.raises(ValueError, match=r"rule must be one of \['>=', '>'\]"):
+        evaluate(CONVENTION_TRUTH, CONVENTION_SCORES, rule="=>")

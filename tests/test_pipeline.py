@@ -104,6 +104,33 @@ def test_every_key_of_the_shipped_profiles_is_a_notebook_parameter() -> None:
         pipeline.check_profile_keys(params, declared, profile, ROOT / "params")
 
 
+def test_every_notebook_parameter_has_a_type_and_range() -> None:
+    steps, _ = pipeline.discover_steps(ROOT)
+    declared = {name for step in steps for name in pipeline.declared_parameters(step.source)}
+    assert declared == set(pipeline.configs.schema(pipeline.Profile))
+
+
+def test_profile_values_are_checked_for_type_and_range(project: Path) -> None:
+    (project / "params" / "bad.yaml").write_text("extends: base\nepochs: 0\n")
+    with pytest.raises(pipeline.PipelineError,
+                       match=r"bad.yaml: epochs = 0: input should be greater than or equal to 1; "
+                             r"fix: change epochs \(its type is int \(ge=1\)"):
+        pipeline.load_profile("bad", project / "params")
+    (project / "params" / "bad.yaml").write_text("extends: base\nlearning_rate: 1e-4\n")
+    with pytest.raises(pipeline.PipelineError, match="bad.yaml: learning_rate = '1e-4'"):
+        pipeline.load_profile("bad", project / "params")  # YAML 1.1 reads 1e-4 as a string
+    (project / "params" / "bad.yaml").write_text(
+        "extends: base\nsynthetic_overrides:\n  self_harm_rate: {toxicology: 2}\n")
+    with pytest.raises(pipeline.PipelineError, match=r"bad.yaml: synthetic_overrides: "
+                                                     r"self_harm_rate\['toxicology'\] = 2"):
+        pipeline.load_profile("bad", project / "params")
+    with pytest.raises(pipeline.PipelineError, match=r"-p override: ladder_sizes = \[\]"):
+        pipeline.load_profile("base", project / "params", {"ladder_sizes": []},
+                              declared=["ladder_sizes"])
+    assert pipeline.load_profile("base", project / "params", {"value": "anything"})["value"] == (
+        "anything")  # a parameter Profile does not list is the notebook's business
+
+
 def test_override_values_are_yaml() -> None:
     assert pipeline.parse_value("2000") == 2000
     assert pipeline.parse_value("0.05") == 0.05

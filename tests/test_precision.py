@@ -10,7 +10,7 @@ from prepared_fixture import one_thread, train_tiny_model
 
 from medcoding import precision
 from medcoding.predict import PRECISION_KEY, Coder, predict_split
-from medcoding.train import parse_args
+from medcoding.train import config_from_args, parse_args
 
 AVX2_EPYC = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t: avx2\n"
 SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
@@ -49,8 +49,9 @@ def test_explicit_choices_gpus_and_bad_values():
         precision.decide("fp16", "cpu", avx2)
     with pytest.raises(ValueError, match="resolved precision"):
         precision.autocast("auto", "cpu")
-    assert parse_args(["--data", "d", "--out", "o", "--no-bf16"]).precision == "fp32"
-    assert parse_args(["--data", "d", "--out", "o"]).precision == "auto"
+    assert config_from_args(parse_args(["--data", "d", "--out", "o", "--no-bf16"])).precision == (
+        "fp32")
+    assert config_from_args(parse_args(["--data", "d", "--out", "o"])).precision == "auto"
 
 
 def test_this_machine_resolves_from_its_flags():

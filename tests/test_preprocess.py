@@ -233,8 +233,22 @@ def test_config_from_yaml_and_unknown_keys(tmp_path):
     assert config.min_category_count == 3 and config.drop_specialties == ()
     assert config.test_size == 5 and config.max_text_chars == 10_000
     path.write_text("min_count: 3\n")
-    with pytest.raises(ValueError, match=r"prepare.yaml: unknown keys \['min_count'\]"):
+    with pytest.raises(ValueError, match=r"prepare.yaml: unknown key 'min_count'; fix: did you "
+                                         r"mean 'min_category_count'\?"):
         PrepareConfig.from_yaml(path)
+    path.write_text("min_category_count: -1\n")
+    with pytest.raises(ValueError, match=r"prepare.yaml: min_category_count = -1: input should "
+                                         r"be greater than or equal to 0; fix: change"):
+        PrepareConfig.from_yaml(path)
+    path.write_text("drop_no_codes: 'no'\n")  # a quoted string, not YAML's boolean
+    with pytest.raises(ValueError, match="drop_no_codes = 'no': input should be a valid boolean"):
+        PrepareConfig.from_yaml(path)
+    path.write_text("drop_specialties: [1, 2]\n")
+    with pytest.raises(ValueError, match=r"drop_specialties = \(1, 2\): \[0\]: input should be "
+                                         "a valid string"):
+        PrepareConfig.from_yaml(path)
+    with pytest.raises(ValueError, match="PrepareConfig: test_size = -0.5"):
+        PrepareConfig(test_size=-0.5)
 
 
 def test_cli_with_config(tmp_path, capsys):

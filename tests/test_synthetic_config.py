@@ -20,8 +20,20 @@ def test_unknown_key_names_key_and_fix():
     with pytest.raises(ValueError) as error:
         SyntheticConfig.from_dict({"self_harm_rates": {"toxicology": 0.5}}, source="over.yaml")
     message = str(error.value)
-    assert "over.yaml: unknown synthetic parameter(s) ['self_harm_rates']" in message
-    assert "fix:" in message and "'self_harm_rate'" in message
+    assert ("over.yaml: unknown key 'self_harm_rates'; fix: did you mean 'self_harm_rate'?"
+            in message)
+    assert "\n" not in message
+
+
+def test_types_and_ranges_are_checked():
+    with pytest.raises(ValueError, match=r"over.yaml: self_harm_rate\['toxicology'\] = 1.5 is "
+                                         r"outside \[0, 1\]; fix: give a value in \[0, 1\]"):
+        SyntheticConfig.from_dict({"self_harm_rate": {"toxicology": 1.5}}, source="over.yaml")
+    with pytest.raises(ValueError, match=r"burden_scale = -0.1 is outside \[0, inf\]"):
+        SyntheticConfig.from_dict({"burden_scale": -0.1})
+    with pytest.raises(ValueError, match="max_courses = 2.5: input should be a valid integer"):
+        SyntheticConfig.from_dict({"max_courses": 2.5})
+    assert SyntheticConfig.from_dict({"chronic_scale": 2}).chronic_scale == 2.0  # int for float
 
 
 def test_mappings_merge_key_by_key():
@@ -30,7 +42,7 @@ def test_mappings_merge_key_by_key():
     assert config.self_harm_rate["toxicology"] == 0.3
     assert config.self_harm_rate["emergency_medicine"] == 0.04  # kept
     assert config.coding_base == {**SyntheticConfig().coding_base, "drug": 0.5}
-    with pytest.raises(ValueError, match="coding_base must be a mapping"):
+    with pytest.raises(ValueError, match="coding_base = 0.5: input should be a valid dictionary"):
         SyntheticConfig.from_dict({"coding_base": 0.5})
 
 
@@ -45,7 +57,7 @@ def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):
     bad.write_text("negation_rates: 0.5\n", encoding="utf-8")
     assert main(["--patients", "5", "--out", str(tmp_path / "out"), "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "unknown synthetic parameter(s) ['negation_rates']" in err and "Traceback" not in err
+    assert "unknown key 'negation_rates'" in err and "Traceback" not in err
     unknown = tmp_path / "spec.yaml"
     unknown.write_text("self_harm_rate: {toxicologie: 0.5}\n", encoding="utf-8")
     assert main(["--patients", "5", "--out", str(tmp_path / "o2"), "--config", str(unknown)]) == 2

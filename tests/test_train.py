@@ -1,8 +1,5 @@
 """Training: learnability, model directory, exact resume, 2-process gloo data parallel."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -11,12 +8,13 @@ import torch
 from prepared_fixture import one_thread, write_prepared
 from safetensors.torch import load_file
 
+from medcoding.config import ConfigError
 from medcoding.encoding import load_encoder_and_tokenizer
 from medcoding.train import (
     TrainConfig,
-    f1_micro,
-    main,
-    mean_average_precision,
+    fit,
+    frequency_baseline_map,
+    parameter_groups,
     train,
     training_subset,
 )
@@ -31,12 +29,13 @@ def single_thread():
         yield
 
 
-def test_mean_average_precision_by_hand():
-    targets = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 0]], dtype=bool)
-    scores = np.array([[0.9, 0.8, 0.1], [0.2, 0.3, 0.1], [0.5, 0.5, 0.5]])
-    # document 1: relevant at ranks 1 and 3 -> (1 + 2/3) / 2; document 2: rank 1 -> 1
-    assert mean_average_precision(targets, scores) == pytest.approx(((1 + 2 / 3) / 2 + 1) / 2)
-    assert f1_micro(targets, scores, 0.5) == pytest.approx(2 * 1 / (5 + 3))
+def test_frequency_baseline_map_breaks_ties_as_medcoding_metrics():
+    train_targets = np.array([[1, 1, 0], [1, 1, 1], [0, 0, 0]], dtype=bool)  # 2/3, 2/3, 1/3
+    # label 1 ties with label 0 (AP 1/2); label 2 ranks last of 3 (AP 1/3)
+    val_targets = np.array([[0, 1, 0], [0, 0, 1]], dtype=bool)
+    assert frequency_baseline_map(train_targets, val_targets) == pytest.approx((1 / 2 + 1 / 3) / 2)
+    # label 0 ties with label 1: 1/2 (scikit-learn's rule), not the 1 of a stable sort
+    assert frequency_baseline_map(train_targets, np.array([[1, 0, 0]])) == pytest.approx(1 / 2)
 
 
 def test_training_subset_is_nested_by_patient_rank():
@@ -91,7 +90,7 @@ def test_resume_without_checkpoint_names_the_fix(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_run_matches_single_process(tmp_path):
+def test_two_process_gloo_run_matches_single_process(tmp_path, monkeypatch):
     prepared = write_prepared(tmp_path / "prepared", n_train=48, n_val=16, median_words=40)
     texts = pd.read_parquet(prepared / "train.parquet")["text"].tolist()
     encoder, tokenizer = load_encoder_and_tokenizer("tiny", texts, seed=0)
@@ -99,31 +98,80 @@ def test_two_process_gloo_run_matches_single_process(tmp_path):
     encoder_dir = tmp_path / "encoder"
     encoder.save_pretrained(encoder_dir)
     tokenizer.save_pretrained(encoder_dir)
-    args = ["--data", str(prepared), "--encoder", str(encoder_dir), "--epochs", "2", "--lr",
-            "1e-3", "--batch-size", "16", "--no-bf16", "--token-budget", "1024"]
-    assert main(args + ["--out", str(tmp_path / "single")]) == 0
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    completed = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--master_port=29517", "-m", "medcoding.train", *args, "--out", str(tmp_path / "ddp")],
-        env=env, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    # the last step of each epoch holds one document: the second process's share is empty
+    config = TrainConfig(encoder=str(encoder_dir), epochs=2, learning_rate=1e-3,
+                         batch_size=len(texts) - 1, token_budget=1024, precision="fp32",
+                         progress=False)
+    fit(prepared, tmp_path / "single", config, processes=1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    result = fit(prepared, tmp_path / "ddp", config, processes=2)
+    assert result.finished and result.steps == 4 and result.model_dir == tmp_path / "ddp"
     single = load_file(tmp_path / "single" / "model.safetensors")
     parallel = load_file(tmp_path / "ddp" / "model.safetensors")
     for name in single:
         torch.testing.assert_close(parallel[name], single[name], atol=2e-5, rtol=1e-4)
+    logs = [pd.read_csv(tmp_path / name / "train_log.csv") for name in ("single", "ddp")]
+    np.testing.assert_allclose(logs[1]["loss"], logs[0]["loss"], rtol=1e-5)
     assert not (tmp_path / "ddp" / "checkpoint").exists()
+    assert not (tmp_path / "single" / "checkpoint").exists()
 
 
-def test_validation_metrics_agree_with_medcoding_metrics():
-    metrics = pytest.importorskip("medcoding.metrics")
-    rng = np.random.default_rng(0)
-    targets = rng.random((60, 15)) < 0.15
-    targets[0] = False  # a document without codes is left out of MAP by both
-    scores = rng.random((60, 15)).astype(np.float32)
-    reference = metrics.evaluate(targets, scores, threshold=0.5)
-    assert mean_average_precision(targets, scores) == pytest.approx(reference["map"])
-    assert f1_micro(targets, scores, 0.5) == pytest.approx(reference["f1_micro"])
+def test_the_command_line_and_the_package_resolve_the_same_config(tmp_path):
+    from medcoding.train import config_from_args, parse_args
+
+    base = ["--data", "d", "--out", "o"]
+    for encoder, rate in (("tiny", 1e-3), ("minilm", 5e-5)):
+        from_flags = config_from_args(parse_args(base + ["--encoder", encoder])).resolved()
+        assert from_flags == TrainConfig(encoder=encoder).resolved()
+        assert (from_flags.label_query_std, from_flags.learning_rate) == (0.02, rate)
+    path = tmp_path / "config.json"
+    path.write_text('{"encoder": "tiny", "epochs": 3, "label_query_std": 0.5}')
+    config = config_from_args(parse_args(base + ["--config", str(path), "--epochs", "4"]))
+    assert (config.encoder, config.epochs, config.label_query_std) == ("tiny", 4, 0.5)
+    path.write_text('{"encoder": "tiny", "epoch": 3}')
+    with pytest.raises(ConfigError, match=f"{path}.*unknown key 'epoch'.*did you mean 'epochs'"):
+        config_from_args(parse_args(base + ["--config", str(path)]))
+
+
+def test_train_config_refuses_unknown_keys_wrong_types_and_out_of_range_values():
+    with pytest.raises(ConfigError, match="profile: unknown key 'learningrate'.*'learning_rate'"):
+        TrainConfig.from_dict({"learningrate": 1e-3}, "profile")
+    with pytest.raises(ConfigError, match=r"epochs = '3': input should be a valid integer"):
+        TrainConfig.from_dict({"epochs": "3"})
+    with pytest.raises(ConfigError, match="learning_rate = '1e-4'.*valid number"):
+        TrainConfig.from_dict({"learning_rate": "1e-4"})  # YAML reads 1e-4 as a string
+    with pytest.raises(ConfigError, match="warmup_fraction = 1.5.*less than or equal to 1"):
+        TrainConfig(warmup_fraction=1.5)
+    with pytest.raises(ConfigError, match="precision = 'bf32'.*'auto', 'bf16' or 'fp32'"):
+        TrainConfig(precision="bf32")
+    with pytest.raises(ConfigError, match="progress = 1: input should be a valid boolean"):
+        TrainConfig.from_dict({"progress": 1})
+    assert TrainConfig.from_dict({"learning_rate": 1, "train_size": None}).learning_rate == 1.0
+    assert "\n" not in str(pytest.raises(ConfigError, TrainConfig, epochs=0).value)
+
+
+def test_no_weight_decay_on_biases_and_layer_norm_weights():
+    from medcoding.model import PLMCA, PLMCAConfig
+
+    encoder, tokenizer = load_encoder_and_tokenizer("tiny", ["a few words of text"], seed=0)
+    model = PLMCA(PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=3,
+                              pad_token_id=tokenizer.pad_token_id), encoder)
+    config = TrainConfig(learning_rate=1e-4, head_learning_rate=1e-3, weight_decay=0.01)
+    names = {id(param): name for name, param in model.named_parameters()}
+    groups = {(group["lr"], group["weight_decay"]): sorted(names[id(p)] for p in group["params"])
+              for group in parameter_groups(model, config)}
+    assert sorted(groups) == [(1e-4, 0.0), (1e-4, 0.01), (1e-3, 0.0), (1e-3, 0.01)]
+    assert sum(len(group) for group in groups.values()) == len(names)  # each parameter once
+    encoder_decayed, encoder_kept = groups[(1e-4, 0.01)], groups[(1e-4, 0.0)]
+    assert "encoder.embeddings.word_embeddings.weight" in encoder_decayed
+    assert "encoder.encoder.layer.0.attention.self.query.weight" in encoder_decayed
+    assert "encoder.encoder.layer.0.attention.self.query.bias" in encoder_kept
+    assert "encoder.embeddings.LayerNorm.weight" in encoder_kept
+    assert all(name.endswith("bias") or "LayerNorm" in name for name in encoder_kept)
+    assert not any(name.endswith("bias") or "LayerNorm" in name for name in encoder_decayed)
+    assert groups[(1e-3, 0.0)] == ["label_attention.norm.bias", "label_attention.norm.weight",
+                                   "label_attention.output_bias", "label_attention.value.bias"]
+    assert groups[(1e-3, 0.01)]  # the label queries and projections decay
 
 
 def weights_of(directory):

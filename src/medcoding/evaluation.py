@@ -18,6 +18,7 @@ from medcoding.metrics import (
     DEFAULT_KS,
     as_truth,
     check_grid,
+    conventions,
     document_counts,
     evaluate,
     label_matrix,
@@ -214,13 +215,39 @@ def evaluate_courses(
     codes: pd.Series,
     threshold: float,
     subset: Sequence | None = None,
+    label_set: str = "all",
+    rule: str = ">=",
 ) -> dict[str, float]:
     """The study's metrics of scored courses against their human codes.
 
     ``scores`` is ``[courses, labels]`` in ``course_ids`` order (as saved predictions are);
     ``codes`` holds each course's code list, indexed by course id; ``subset`` restricts the
-    evaluation to those course ids, which must all have scores.
+    evaluation to those course ids, which must all have scores. ``label_set`` and ``rule`` are
+    :func:`~medcoding.metrics.evaluate`'s ``labels`` and ``rule`` (``"present"`` and ``">"``: the
+    reference implementation's conventions).
     """
+    y_true, keep = course_truth(course_ids, labels, codes, subset)
+    return evaluate(y_true, np.asarray(scores)[keep], threshold=threshold, labels=label_set,
+                    rule=rule)
+
+
+def conventions_courses(
+    course_ids: Sequence,
+    scores: np.ndarray,
+    labels: Sequence[str],
+    codes: pd.Series,
+    threshold: float,
+    subset: Sequence | None = None,
+) -> pd.DataFrame:
+    """:func:`medcoding.metrics.conventions` (ours beside the reference implementation's) for
+    scored courses, with the arguments of :func:`evaluate_courses`."""
+    y_true, keep = course_truth(course_ids, labels, codes, subset)
+    return conventions(y_true, np.asarray(scores)[keep], threshold)
+
+
+def course_truth(course_ids: Sequence, labels: Sequence[str], codes: pd.Series,
+                 subset: Sequence | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``y_true [kept courses, labels]`` from ``codes`` and which of ``course_ids`` are kept."""
     course_ids = np.asarray(course_ids)
     keep = np.ones(len(course_ids), dtype=bool)
     if subset is not None:
@@ -234,5 +261,4 @@ def evaluate_courses(
     if len(uncoded):
         raise ValueError(f"{len(uncoded)} scored course(s) have no codes, e.g. "
                          f"{list(uncoded[:3])}; fix: pass the split the scores belong to")
-    y_true = label_matrix(codes.loc[course_ids[keep]], list(labels))
-    return evaluate(y_true, np.asarray(scores)[keep], threshold=threshold)
+    return label_matrix(codes.loc[course_ids[keep]], list(labels)), keep

@@ -6,9 +6,10 @@ float32 or float64; the predictions contract stores float16).
 
 Definitions (the study's Methods, "Evaluation"):
 
-- A label is *predicted* when ``score >= threshold``, compared exactly (float16 scores are widened
-  to float32 without loss and the threshold is rounded up to the next float32, which gives the same
-  answer as comparing the real numbers). ``threshold`` is one float or one per label ``[labels]``.
+- A label is *predicted* when ``score >= threshold`` (``score > threshold`` with ``rule=">"``),
+  compared exactly (float16 scores are widened to float32 without loss and the threshold is
+  rounded up to the next float32, which gives the same answer as comparing the real numbers).
+  ``threshold`` is one float or one per label ``[labels]``.
 - ``f1_micro``: 2 TP / (2 TP + FP + FN) over all labels; ``precision_micro`` = TP / predicted,
   ``recall_micro`` = TP / true. A zero denominator gives 0 (as scikit-learn does).
 - ``f1_macro``: mean of per-label F1 = 2 TP / (support + predicted) over the labels with support
@@ -27,6 +28,18 @@ Ties in ``recall@k`` and ``precision@recall``: when labels share a score across 
 each tied true label counts with the share of the tied places inside the top k, i.e. the average
 over every order of the tied labels. Without ties this is the ordinary top-k; with all-zero scores
 ``recall@k`` is k / (number of labels), whatever the label order.
+
+Conventions (options of :func:`evaluate`; ours are the defaults). The study authors' public code
+differs from ours in two choices that change the numbers on the same scores:
+
+- ``labels="all"`` (ours) scores every model label; ``labels="present"`` (the reference) scores only
+  the labels with support >= 1 in ``y_true`` and drops the documents left without a true label, so
+  labels never seen in the evaluated split can neither be predicted falsely nor take a rank;
+- ``rule=">="`` (ours) predicts a label at ``score >= threshold``; ``rule=">"`` (the reference, and
+  the study's "above the threshold") at ``score > threshold``. They differ only for scores equal
+  to the threshold, which float16 scores make common.
+
+:func:`conventions` puts the four combinations side by side.
 
 Scores are read in chunks of :data:`CHUNK_ROWS` documents; no dense float64 copy of the whole
 matrix is made. Every count is additive, so :class:`Counts` holds them per document (or summed
@@ -48,6 +61,8 @@ DEFAULT_KS: tuple[int, ...] = (5, 10, 15)
 CHUNK_ROWS = 8192
 GATHER_ELEMENTS = 1 << 22  # scores gathered at once to rank true labels (16 MB as float32)
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)  # [99] 0.01, 0.02, ..., 0.99
+LABEL_SETS = ("all", "present")  # evaluate(labels=...): every model label | labels in y_true
+RULES = (">=", ">")  # evaluate(rule=...): predicted at score >= threshold | score > threshold
 
 Matrix = np.ndarray | sp.csr_matrix
 
@@ -161,8 +176,13 @@ def _round_up(values: np.ndarray, dtype: type) -> np.ndarray:
     return cast
 
 
-def threshold_vector(threshold, n_labels: int, dtype: type = np.float32) -> np.ndarray:
-    """One threshold per label ``[labels]`` in ``dtype``, rounded up (see :func:`_round_up`)."""
+def threshold_vector(threshold, n_labels: int, dtype: type = np.float32,
+                     rule: str = ">=") -> np.ndarray:
+    """One threshold per label ``[labels]`` in ``dtype``: the smallest ``dtype`` number a score
+    must reach, so ``score >= result`` is ``score >= threshold`` (``rule=">="``, see
+    :func:`_round_up`) or ``score > threshold`` (``rule=">"``: one step further where the
+    threshold is itself a ``dtype`` number)."""
+    _check_choice("rule", rule, RULES)
     values = np.asarray(threshold, dtype=np.float64)
     if values.ndim == 0:
         values = np.full(n_labels, float(values))
@@ -172,7 +192,34 @@ def threshold_vector(threshold, n_labels: int, dtype: type = np.float32) -> np.n
         )
     if np.isnan(values).any():
         raise ValueError(f"threshold holds NaN at labels {np.flatnonzero(np.isnan(values))[:5]}")
-    return _round_up(values, dtype)
+    reach = _round_up(values, dtype)
+    if rule == ">":
+        exact = reach == values  # the threshold itself is a dtype number: step past it
+        reach[exact] = np.nextafter(reach[exact], np.array(np.inf, dtype=reach.dtype))
+    return reach
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
+
+
+def restrict_to_present(y_true, scores, threshold=0.5):
+    """The reference's evaluation set: labels with support >= 1, documents with >= 1 label.
+
+    Returns ``(truth [kept documents, present labels], scores [same], threshold, kept documents
+    [documents] bool, present labels [labels] bool)``; a per-label threshold is cut to the present
+    labels. The kept scores are one copy, in their stored dtype.
+    """
+    truth = as_truth(y_true)
+    scores = as_scores(scores, truth.shape)
+    present = np.diff(truth.tocsc().indptr) > 0  # [labels]
+    kept = np.diff(truth.indptr) > 0  # [documents]
+    threshold = np.asarray(threshold, dtype=np.float64)
+    if threshold.ndim == 1 and threshold.shape == (truth.shape[1],):
+        threshold = threshold[present]
+    kept_scores = scores[np.ix_(kept, present)]  # [kept documents, present labels]
+    return truth[kept][:, present], kept_scores, threshold, kept, present
 
 
 def iter_chunks(
@@ -386,18 +433,24 @@ def _column_totals(values) -> np.ndarray:
 
 
 def document_counts(
-    y_true, scores, threshold=0.5, ks: Sequence[int] = DEFAULT_KS, per_document: bool = True
+    y_true,
+    scores,
+    threshold=0.5,
+    ks: Sequence[int] = DEFAULT_KS,
+    per_document: bool = True,
+    rule: str = ">=",
 ) -> Counts:
     """Evaluation counts per document (``per_document``) or per chunk of documents.
 
     Per document, the label matrices are sparse: memory grows with the true and the predicted
-    labels, so use a threshold that predicts few labels per document.
+    labels, so use a threshold that predicts few labels per document. ``rule`` as in
+    :func:`evaluate`.
     """
     truth = as_truth(y_true)
     scores = as_scores(scores, truth.shape)
     ks = _check_ks(ks)
     dtype = _compute_dtype(scores)
-    thresholds = threshold_vector(threshold, truth.shape[1], dtype)
+    thresholds = threshold_vector(threshold, truth.shape[1], dtype, rule)
     parts = [
         _block_counts(truth_block, block, thresholds, ks, per_document)
         for truth_block, block in iter_chunks(truth, scores, dtype)
@@ -451,23 +504,69 @@ def metrics_from_counts(counts: Counts) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- public metrics
 
 
-def evaluate(y_true, scores, threshold=0.5, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
+def evaluate(
+    y_true,
+    scores,
+    threshold=0.5,
+    ks: Sequence[int] = DEFAULT_KS,
+    labels: str = "all",
+    rule: str = ">=",
+) -> dict[str, float]:
     """All metrics of the study at one threshold (float, or ``[labels]`` per label).
+
+    ``labels``: ``"all"`` (default) scores every label column; ``"present"`` (the reference
+    implementation's convention) only the columns with support >= 1 in ``y_true``, on the
+    documents with >= 1 true label. ``rule``: ``">="`` (default) predicts at ``score >=
+    threshold``, ``">"`` (the reference's) at ``score > threshold``. See the module docstring.
 
     Keys: ``n_documents``, then :func:`metric_names` (definitions in the module docstring).
     """
-    counts = document_counts(y_true, scores, threshold, ks, per_document=False).total()
+    _check_choice("labels", labels, LABEL_SETS)
+    if labels == "present":
+        y_true, scores, threshold = restrict_to_present(y_true, scores, threshold)[:3]
+    counts = document_counts(y_true, scores, threshold, ks, per_document=False, rule=rule).total()
     values = {name: float(value[0]) for name, value in metrics_from_counts(counts).items()}
     values["n_documents"] = int(values["n_documents"])
     return values
 
 
-def per_label(y_true, scores, threshold=0.5, labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per label: support, predicted, tp, precision, recall, F1 (0 for 0/0)."""
+#: The combinations :func:`conventions` compares: column name -> (labels, rule).
+CONVENTIONS = {
+    "ours (all labels, >=)": ("all", ">="),
+    "present labels, >=": ("present", ">="),
+    "all labels, >": ("all", ">"),
+    "reference (present labels, >)": ("present", ">"),
+}
+
+
+def conventions(y_true, scores, threshold=0.5, ks: Sequence[int] = DEFAULT_KS) -> pd.DataFrame:
+    """Every metric under our conventions and the reference implementation's, side by side.
+
+    One row per metric (``n_documents``, ``n_labels`` scored, then :func:`metric_names`), one
+    column per combination of :data:`CONVENTIONS`: ours first, the two single changes, the
+    reference last.
+    """
+    truth = as_truth(y_true)
+    n_present = int((np.diff(truth.tocsc().indptr) > 0).sum())
+    columns = {}
+    for name, (label_set, rule) in CONVENTIONS.items():
+        values = evaluate(truth, scores, threshold, ks, labels=label_set, rule=rule)
+        n_labels = truth.shape[1] if label_set == "all" else n_present
+        columns[name] = {"n_documents": values.pop("n_documents"), "n_labels": n_labels, **values}
+    return pd.DataFrame(columns).rename_axis("metric").reset_index()
+
+
+def per_label(
+    y_true, scores, threshold=0.5, labels: Sequence[str] | None = None, rule: str = ">="
+) -> pd.DataFrame:
+    """One row per label: support, predicted, tp, precision, recall, F1 (0 for 0/0).
+
+    ``rule`` as in :func:`evaluate`.
+    """
     truth = as_truth(y_true)
     scores = as_scores(scores, truth.shape)
     dtype = _compute_dtype(scores)
-    thresholds = threshold_vector(threshold, truth.shape[1], dtype)
+    thresholds = threshold_vector(threshold, truth.shape[1], dtype, rule)
     predicted = np.zeros(truth.shape[1], dtype=np.int64)
     tp = np.zeros(truth.shape[1], dtype=np.int64)
     for truth_block, block in iter_chunks(truth, scores, dtype):

@@ -55,10 +55,13 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import yaml
+from pydantic import Field
 
+from medcoding import config as configs
+from medcoding.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 from medcoding.io import atomic_path, read_json, write_json, write_text
 from medcoding.modeldir import file_sha256
 
@@ -129,6 +132,76 @@ class RunReport:
 
 # --- profiles and parameters -------------------------------------------------------------------
 
+Count = Annotated[int | float, Field(ge=0)]  # a fraction of the patients below 1, else a count
+
+
+class Profile(TypedDict, total=False):
+    """The type and range of every profile key (a notebook parameter), checked with
+    :mod:`medcoding.config` in each profile file and ``-p`` override before anything runs.
+
+    A notebook parameter missing here is passed on unchecked; a test keeps the book's parameters
+    and this list equal. ``synthetic_overrides`` is checked as a ``SyntheticConfig``.
+    """
+
+    run_dir: str
+    seed: NonNegativeInt
+    cohort_dir: str | None
+    n_patients: PositiveInt
+    synthetic_overrides: dict[str, Any]
+    val_patients: Count
+    test_patients: Count
+    min_category_count: NonNegativeInt
+    encoder: str
+    train_size: PositiveInt | None
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    learning_rate: PositiveFloat | None
+    head_learning_rate: PositiveFloat | None
+    patience: PositiveInt
+    train_full_level: bool
+    full_epochs: PositiveInt
+    bootstrap_resamples: PositiveInt
+    ladder_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
+    ladder_encoder: str
+    ladder_epochs: PositiveInt
+    ladder_test_patients: PositiveInt | None
+    model_name: str
+    min_department_courses: NonNegativeInt
+    min_code_count: NonNegativeInt
+    bins_per_decade: PositiveInt
+    ks: Annotated[list[PositiveInt], Field(min_length=1)]
+    sweep_codes: list[str]
+    sweep_thresholds: Annotated[list[Fraction], Field(min_length=1)]
+    flag_threshold: Fraction | None
+    review_sample_size: NonNegativeInt
+    allow_note_text: bool
+    specific_diabetes: str
+    unspecified_diabetes: str
+    specific_min: Fraction
+    unspecified_max: Fraction
+    low_confidence: Fraction
+    low_confidence_code: str
+    min_val_support: NonNegativeInt
+    gallery_size: NonNegativeInt
+    faithfulness_cases: NonNegativeInt
+    faithfulness_ks: Annotated[list[PositiveInt], Field(min_length=1)]
+    top_k: PositiveInt
+
+
+def check_profile_values(values: dict, source: str) -> None:
+    """Refuse a value of the wrong type or out of range (:class:`Profile`), naming ``source``."""
+    from medcoding.cohort.synthetic.config import SyntheticConfig
+
+    known = configs.schema(Profile)
+    try:
+        configs.check(Profile, {key: value for key, value in values.items() if key in known},
+                      source)
+        if isinstance(values.get("synthetic_overrides"), dict):
+            SyntheticConfig.from_dict(values["synthetic_overrides"],
+                                      f"{source}: synthetic_overrides")
+    except configs.ConfigError as err:
+        raise PipelineError(str(err)) from None
+
 
 def parse_value(text: str) -> Any:
     """Parse a ``-p`` value as YAML: ``2000`` → int, ``0.1`` → float, ``[a, b]`` → list."""
@@ -151,6 +224,7 @@ def load_profile(
     """
     params = _read_profile(name, params_dir, seen=())
     overrides = overrides or {}
+    check_profile_values(overrides, "-p override")
     unknown = sorted(set(overrides) - set(params) - set(declared))
     if unknown:
         known = sorted(set(params) | set(declared))
@@ -202,6 +276,7 @@ def _read_profile(name: str, params_dir: Path, seen: tuple[str, ...]) -> dict:
     if not isinstance(loaded, dict):
         raise PipelineError(f"{path} must hold a mapping of parameter names to values")
     parent = loaded.pop("extends", None)
+    check_profile_values(loaded, str(path))
     base = _read_profile(parent, params_dir, seen + (name,)) if parent else {}
     return {**base, **loaded}
 

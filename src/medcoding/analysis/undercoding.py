@@ -10,10 +10,9 @@ the highest score over the range's labels is at least ``t``. The study swept X60
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from medcoding import icd10
 from medcoding.analysis.inputs import AnalysisInputs
@@ -51,11 +50,9 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     """Wilson score interval for a proportion (95% by default); ``(nan, nan)`` for no trials."""
     if trials == 0:
         return (float("nan"), float("nan"))
-    p = successes / trials
-    denominator = 1 + z**2 / trials
-    centre = (p + z**2 / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    interval = stats.binomtest(successes, trials).proportion_ci(
+        confidence_level=2 * stats.norm.cdf(z) - 1, method="wilson")
+    return (float(interval.low), float(interval.high))
 
 
 def sweep(inputs: AnalysisInputs, spec: str, thresholds=DEFAULT_THRESHOLDS) -> pd.DataFrame:

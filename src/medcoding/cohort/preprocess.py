@@ -81,6 +81,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -88,50 +89,56 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import yaml
+from pydantic import Field
 
 from medcoding import __version__, icd10
+from medcoding import config as configs
 from medcoding.cohort import contract
+from medcoding.config import NonNegativeInt, PositiveInt
 from medcoding.io import atomic_path, write_csv, write_json
 
 DEFAULTS_FILE = Path(__file__).with_name("preprocess_defaults.yaml")
 SPLITS = ("train", "val", "test")
 TEXT_TABLES = ("notes", "medications", "labs")  # streamed in batches, never loaded whole
 SECTION_SEPARATOR = "\n\n"
+#: ``val_size`` / ``test_size``: a fraction of the patients below 1, a patient count from 1 on.
+SplitSize = Annotated[int | float, Field(ge=0)]
 FLOW_COLUMNS = ["step", "name", "enabled", "courses_before", "courses_removed", "courses_after",
                 "patients_before", "patients_removed", "patients_after"]
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    """Every choice of :func:`prepare`; the defaults follow the study (see the module doc)."""
+    """Every choice of :func:`prepare`; the defaults follow the study (see the module doc).
+
+    Keys, types and ranges are checked on construction (:mod:`medcoding.config`)."""
 
     drop_no_codes: bool = True
     drop_no_discharge_summary: bool = True
     discharge_note_types: tuple[str, ...] = ("discharge_summary",)
     drop_only_z_codes: bool = True
     drop_invalid_codes: bool = True
-    min_category_count: int = 10
-    max_text_chars: int | None = 10_000
+    min_category_count: NonNegativeInt = 10
+    max_text_chars: PositiveInt | None = 10_000
     drop_specialties: tuple[str, ...] = ("adult_psychiatry",)
     drop_no_note_text: bool = True
     note_type_order: tuple[str, ...] = ("discharge_summary", "admission_note", "progress_note")
-    val_size: float = 0.1
-    test_size: float = 0.2
-    seed: int = 0
+    val_size: SplitSize = 0.1
+    test_size: SplitSize = 0.2
+    seed: NonNegativeInt = 0
+
+    def __post_init__(self) -> None:
+        configs.check(PrepareConfig, dataclasses.asdict(self), "PrepareConfig")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> PrepareConfig:
-        """Build a config from a mapping; unknown keys raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"{source}: unknown keys {unknown}; fix: use only {sorted(names)}")
+        """Build a config from a mapping (a list key may be one string); unknown keys, wrong
+        types and values out of range raise :class:`medcoding.config.ConfigError`."""
         lists = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}
-        cleaned = {key: (value,) if key in lists and isinstance(value, str) else value
-                   for key, value in values.items()}
-        cleaned = {key: tuple(value) if isinstance(value, list) else value
-                   for key, value in cleaned.items()}
-        return cls(**cleaned)
+        if isinstance(values, dict):
+            values = {key: (value,) if key in lists and isinstance(value, str) else value
+                      for key, value in values.items()}
+        return configs.build(cls, values, source)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PrepareConfig:

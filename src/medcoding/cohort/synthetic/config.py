@@ -12,6 +12,11 @@ from typing import Any
 
 import yaml
 
+from medcoding import config as configs
+
+#: Ranges of the parameters (medcoding.config.check): rates and shares are probabilities; no
+#: parameter is negative. The first matching pattern applies, to a number or a mapping's values.
+RANGES = {"*_rate": (0, 1), "*_share": (0, 1), "*": (0, None)}
 
 def _self_harm_rate() -> dict[str, float]:
     return {"emergency_medicine": 0.04, "internal_medicine": 0.012, "toxicology": 0.55,
@@ -138,22 +143,12 @@ class SyntheticConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> SyntheticConfig:
-        """Build a config from ``values``; an unknown key raises an error naming it and the fix."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ValueError(
-                f"{source}: unknown synthetic parameter(s) {unknown}; fix: remove them or use "
-                f"one of {sorted(known)} (documented in medcoding.cohort.synthetic.config)")
+        """Build a config from ``values``; an unknown key, a wrong type or a value out of range
+        raises :class:`medcoding.config.ConfigError` naming it and the fix."""
         merged = {}
-        for name, value in values.items():
+        for name, value in configs.check(cls, values, source, RANGES).items():
             default = getattr(cls(), name)
-            if isinstance(default, dict):
-                if not isinstance(value, dict):
-                    raise ValueError(f"{source}: {name} must be a mapping like {default}; fix: "
-                                     f"write it as 'key: value' lines under {name}:")
-                value = {**default, **value}
-            merged[name] = value
+            merged[name] = {**default, **value} if isinstance(default, dict) else value
         return cls(**merged)
 
     @classmethod
