@@ -149,7 +149,8 @@ def test_label_query_scale_is_a_saved_setting(tiny, tmp_path):
     torch.manual_seed(0)
     queries = PLMCA(wide).label_attention.label_queries.detach()  # [labels, hidden]
     assert 0.9 < float(queries.std()) < 1.1
-    assert float(model.label_attention.label_queries.detach().std()) < 0.03  # the study's 0.02 default
+    default = model.label_attention.label_queries.detach()
+    assert float(default.std()) < 0.03  # the study's 0.02 default
     PLMCA(wide).save_pretrained(tmp_path / "wide", tokenizer=tokenizer)
     assert PLMCA.from_pretrained(tmp_path / "wide").config.label_query_std == 1.0
 
@@ -181,7 +182,7 @@ def test_the_shared_head_has_one_vector_and_bias_for_all_codes(tiny, tmp_path):
     torch.testing.assert_close(same, same[:, :1].expand_as(same), atol=1e-6, rtol=0)
     prior = torch.logit(torch.tensor([0.1, 0.2, 0.3, 0.05, 0.05, 0.1, 0.2]))
     head.set_prior(prior)  # a shared bias starts at the log-odds of the mean frequency
-    assert float(head.output_bias) == pytest.approx(float(torch.logit(torch.tensor(1 / 7))))
+    assert float(head.output_bias.detach()) == pytest.approx(float(torch.logit(torch.tensor(1 / 7))))
     shared.save_pretrained(tmp_path / "shared", tokenizer=tokenizer)
     reloaded = PLMCA.from_pretrained(tmp_path / "shared")  # sdpa, as PLMCA(config) built it
     assert reloaded.config.head == "shared"
