@@ -182,7 +182,8 @@ def test_the_shared_head_has_one_vector_and_bias_for_all_codes(tiny, tmp_path):
     torch.testing.assert_close(same, same[:, :1].expand_as(same), atol=1e-6, rtol=0)
     prior = torch.logit(torch.tensor([0.1, 0.2, 0.3, 0.05, 0.05, 0.1, 0.2]))
     head.set_prior(prior)  # a shared bias starts at the log-odds of the mean frequency
-    assert float(head.output_bias.detach()) == pytest.approx(float(torch.logit(torch.tensor(1 / 7))))
+    mean_log_odds = float(torch.logit(torch.tensor(1 / 7)))  # the frequencies' mean is 1/7
+    assert float(head.output_bias.detach()) == pytest.approx(mean_log_odds)
     shared.save_pretrained(tmp_path / "shared", tokenizer=tokenizer)
     reloaded = PLMCA.from_pretrained(tmp_path / "shared")  # sdpa, as PLMCA(config) built it
     assert reloaded.config.head == "shared"

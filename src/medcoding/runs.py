@@ -160,6 +160,9 @@ class Run:
     def __init__(self, root: str | os.PathLike):
         object.__setattr__(self, "root", Path(root))
 
+    def __fspath__(self) -> str:  # a Run goes wherever a run directory's path does
+        return str(self.root)
+
     @property
     def data(self) -> Path:
         return self.root / "data"
