@@ -244,3 +244,21 @@ def test_a_batch_of_empty_documents_scores_the_empty_document(tiny):
         mixed = model(*collate([documents[1], empty]))
     torch.testing.assert_close(alone, expected.expand(2, -1), atol=1e-6, rtol=0)
     torch.testing.assert_close(mixed[1], expected, atol=1e-6, rtol=0)
+
+
+def test_training_publishes_the_chosen_output_layer(tmp_path):
+    from prepared_fixture import train_tiny_model
+
+    from medcoding import modeldir
+    from medcoding.predict import Coder
+
+    root = train_tiny_model(tmp_path, head="shared")
+    coder = Coder.from_pretrained(root / "model")
+    assert coder.model.config.head == modeldir.info(root / "model").head == "shared"
+    assert coder.model.label_attention.output_weight.shape[0] == 1
+    assert coder.level == "3" and coder.labels == modeldir.info(root / "model").labels
+    summary = modeldir.train_summary(root / "model")
+    assert summary["config"]["head"] == "shared" and summary["threshold"] == coder.threshold
+    coder.model.set_attention("eager")
+    assert coder.model.encoder.config._attn_implementation == "eager"
+

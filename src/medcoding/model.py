@@ -176,8 +176,16 @@ class PLMCA(PreTrainedModel):
         """The encoder's word-embedding module (for gradients with respect to input embeddings)."""
         return self.encoder.get_input_embeddings()
 
+    def set_attn_implementation(self, attn_implementation: str, **kwargs) -> None:
+        """Switch the encoder's attention kernel (``eager`` or ``sdpa``); weights are unchanged.
+
+        The label attention has no kernel to choose, so only the encoder's is switched.
+        """
+        self.encoder.set_attn_implementation(attn_implementation, **kwargs)
+        self.config._attn_implementation = self.encoder.config._attn_implementation
+
     def set_attention(self, implementation: str) -> None:
-        """Switch the encoder's attention kernel (``eager`` or ``sdpa``); weights are unchanged."""
+        """``set_attn_implementation`` under the name training calls."""
         self.set_attn_implementation(implementation)
 
     def forward(
