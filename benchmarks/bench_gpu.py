@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {name}; peak {peak_note}; precision auto -> {chosen.precision} "
           f"({chosen.reason})", flush=True)
 
-    config = PLMCAConfig(encoder=encoder, n_labels=args.labels, attn_implementation="eager")
+    config = PLMCAConfig(encoder=encoder, num_labels=args.labels, attn_implementation="eager")
     torch.manual_seed(0)
     model = PLMCA(config).to(device)
     initial = {key: value.detach().clone() for key, value in model.state_dict().items()}

@@ -97,7 +97,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     encoder, _ = load_encoder_and_tokenizer("minilm")
-    config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=args.labels)
+    config = PLMCAConfig(encoder=encoder.config.to_dict(), num_labels=args.labels)
     torch.manual_seed(0)
     model = PLMCA(config, encoder)
     initial = {name: tensor.clone() for name, tensor in model.state_dict().items()}

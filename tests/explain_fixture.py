@@ -4,7 +4,8 @@ Each level-3 code has two trigger words (``X60``: "suicidal", "intent"; ``T39``:
 ...); a course's text mixes filler words with the triggers of its true codes. The human coder
 drops some true codes (every second X60, every third I10), so the gallery kinds exist. The model
 is the real ``medcoding.model.PLMCA`` with a one-layer BERT, trained for a few hundred steps with
-plain AdamW (seconds on CPU), and written in the model-directory layout of ``medcoding.train``.
+plain AdamW (seconds on CPU), and written with ``PLMCA.save_pretrained`` as a finished model
+directory (labels at level 3, threshold 0.5).
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def build_model(tokenizer, n_labels: int, seed: int = 0):
 
     torch.manual_seed(seed)
     encoder = dict(TINY_BERT, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
-    config = PLMCAConfig(encoder=encoder, n_labels=n_labels, pad_token_id=tokenizer.pad_token_id)
+    labels = LABELS if n_labels == len(LABELS) else [f"L{index}" for index in range(n_labels)]
+    config = PLMCAConfig(encoder=encoder, id2label=dict(enumerate(labels)), level="3",
+                         threshold=0.5, pad_token_id=tokenizer.pad_token_id)
     return PLMCA(config)
 
 
@@ -111,9 +114,6 @@ def train_model(prepared_dir: str | Path, out_dir: str | Path, steps: int = 200,
 
 def _train_model(prepared_dir: Path, out_dir: Path, steps: int, seed: int) -> Path:
     from medcoding.encoding import collate, encode_texts, train_wordpiece_tokenizer
-    from medcoding.model import save_pretrained
-    from medcoding.modeldir import mark_complete
-
     train = pd.read_parquet(prepared_dir / "train.parquet")
     tokenizer = train_wordpiece_tokenizer(train["text"].tolist(), vocab_size=200)
     model = build_model(tokenizer, len(LABELS), seed)
@@ -133,21 +133,14 @@ def _train_model(prepared_dir: Path, out_dir: Path, steps: int, seed: int) -> Pa
         loss.backward()
         optimizer.step()
     model.eval()
-    save_pretrained(model, out_dir)
-    tokenizer.save_pretrained(str(out_dir))
-    write_json(out_dir / "labels.json", {"level": "3", "labels": LABELS})
-    write_json(out_dir / "thresholds.json", {"global": 0.5})
-    mark_complete(out_dir)
-    return out_dir
-
-
+    return model.save_pretrained(out_dir, tokenizer=tokenizer)
 
 
 def model_dir(tmp_path_factory) -> Path:
     """The session's trained fixture model (trained once, shared by the test modules)."""
     base = tmp_path_factory.getbasetemp() / "explain_fixture"
     model = base / "model"
-    if not (model / "thresholds.json").is_file():
+    if not (model / "complete.json").is_file():
         write_prepared(base / "prepared")
         train_model(base / "prepared", model)
     return model

@@ -66,7 +66,7 @@ def test_training_frequency_counts_each_course_once():
 
 
 def test_load_inputs_reorders_predictions(tmp_path):
-    from medcoding.predict import save_predictions
+    from medcoding.runs import save_predictions
 
     split = make_split()
     write_parquet(tmp_path / "prepared" / "test.parquet", split)
@@ -88,7 +88,7 @@ def test_load_inputs_reorders_predictions(tmp_path):
 
 
 def test_load_inputs_reads_full_code_level(tmp_path):
-    from medcoding.predict import save_predictions
+    from medcoding.runs import save_predictions
 
     split = make_split()
     write_parquet(tmp_path / "prepared" / "test.parquet", split)
@@ -101,11 +101,35 @@ def test_load_inputs_reads_full_code_level(tmp_path):
     assert inputs.y_human.toarray()[0].tolist() == [True, True, False]
 
 
-def test_global_threshold(tmp_path):
-    write_json(tmp_path / "models" / "main" / "thresholds.json", {"global": 0.37})
+def test_global_threshold_comes_from_the_model_config(tmp_path):
+    config = {"model_type": "plmca", "id2label": {"0": "E11", "1": "I10"}, "threshold": 0.37}
+    write_json(tmp_path / "models" / "main" / "config.json", config)
+    write_json(tmp_path / "models" / "main" / "complete.json", {"complete": True})
     assert global_threshold(tmp_path, "main") == 0.37
-    write_json(tmp_path / "models" / "odd" / "thresholds.json", {"per_label": []})
-    with pytest.raises(ValueError, match="no 'global' threshold"):
-        global_threshold(tmp_path, "odd")
+    write_json(tmp_path / "models" / "old" / "config.json", {"n_labels": 2})  # before plmca
+    write_json(tmp_path / "models" / "old" / "complete.json", {"complete": True})
+    with pytest.raises(ValueError, match="older medcoding.*re-train"):
+        global_threshold(tmp_path, "old")
     with pytest.raises(FileNotFoundError, match="medcoding train"):
         global_threshold(tmp_path, "missing")
+
+
+def test_loading_analysis_inputs_does_not_import_torch(tmp_path):
+    import subprocess
+    import sys
+
+    from medcoding.runs import save_predictions
+
+    split = make_split()
+    write_parquet(tmp_path / "prepared" / "test.parquet", split)
+    write_parquet(tmp_path / "prepared" / "train.parquet", split)
+    save_predictions(tmp_path / "predictions" / "main", "test", split["course_id"].tolist(),
+                     np.full((3, 3), 0.5), LABELS, level="3")
+    code = ("import sys, medcoding.analysis\n"
+            "from medcoding.analysis import documentation, frequency, inputs, priority, "
+            "specialty, thresholds, undercoding\n"
+            f"data = inputs.load_inputs({str(tmp_path)!r}, 'main', 'test')\n"
+            "print(data.level, data.scores.shape, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["l3", "(3,", "3)", "False"]

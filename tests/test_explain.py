@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from medcoding import explain
-from medcoding.encoding import load_tokenizer
-from medcoding.model import load_pretrained
+from medcoding.explain import case as explain_case
+from medcoding.model import PLMCA
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,7 +35,8 @@ def prepared(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer(model_dir):
-    return load_pretrained(model_dir), load_tokenizer(model_dir)
+    model = PLMCA.from_pretrained(model_dir)
+    return model, model.tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -237,34 +238,6 @@ def test_gallery_pool_keeps_candidates_only_and_is_seeded():
     assert explain.gallery_pool(frame.drop(columns=["true_full"])).empty
 
 
-def test_synthetic_is_read_from_the_prepared_manifest_only(tmp_path):
-    """A real cohort prepared into a run directory whose data/ still holds an earlier synthetic
-    cohort (``make book``, then ``-p cohort_dir data/contract``) is real: no text in pages."""
-    from medcoding.io import write_json
-
-    prepared = tmp_path / "run" / "prepared"
-    prepared.mkdir(parents=True)
-    write_json(tmp_path / "run" / "data" / "manifest.json", {"synthetic": True})
-    assert explain.is_synthetic(prepared) is False  # no prepared manifest: unknown means real
-    write_json(prepared / "manifest.json", {"input_manifest": {"synthetic": False}})
-    assert explain.is_synthetic(prepared) is False
-    for unclear in ({}, {"synthetic": True}, {"input_manifest": {"synthetic": "yes"}},
-                    {"input_manifest": None}):
-        write_json(prepared / "manifest.json", unclear)
-        assert explain.is_synthetic(prepared) is False, unclear
-    write_json(prepared / "manifest.json", {"input_manifest": {"synthetic": True}})
-    assert explain.is_synthetic(prepared) is True
-
-
-def test_prepare_writes_what_is_synthetic_reads(tmp_path):
-    from medcoding.cohort.preprocess import prepare
-    from medcoding.cohort.synthetic import generate
-
-    generate(60, 0, tmp_path / "data")
-    prepare(tmp_path / "data", tmp_path / "prepared")
-    assert explain.is_synthetic(tmp_path / "prepared") is True
-
-
 def test_a_case_is_real_unless_said_synthetic(coder, test_split):
     from medcoding.explorer import render_page
 
@@ -272,13 +245,6 @@ def test_a_case_is_real_unless_said_synthetic(coder, test_split):
     case = explain.build_case(coder, row, top_k=2)
     assert case["synthetic"] is False and case["true_codes"] == []
     assert html.escape(row["text"]) not in render_page(case)
-
-
-def test_missing_case_names_file_column_and_examples(prepared):
-    with pytest.raises(KeyError, match=r"test.parquet: no row with course_id 'nope'.*X0000"):
-        explain.load_case_row(prepared, "test", "nope")
-    with pytest.raises(FileNotFoundError, match="--split"):
-        explain.load_case_row(prepared, "holdout", "X0000")
 
 
 def test_comprehensiveness_top_words_beat_random_words(coder, test_split):
@@ -345,7 +311,8 @@ def test_a_course_explains_in_seconds_with_minilm():
     from medcoding.model import PLMCA, PLMCAConfig
 
     encoder, tokenizer = load_encoder_and_tokenizer("minilm")
-    config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=50,
+    config = PLMCAConfig(encoder=encoder.config.to_dict(),
+                         id2label={index: f"L{index}" for index in range(50)},
                          pad_token_id=tokenizer.pad_token_id)
     model = PLMCA(config, encoder=encoder).eval()
     rng = np.random.default_rng(0)
@@ -358,12 +325,12 @@ def test_a_course_explains_in_seconds_with_minilm():
 
 
 def test_codes_map_to_the_model_labels_at_its_level():
-    assert explain.label_level(["E11", "I10"]) == "l3"
-    assert explain.label_level(["E11.9", "I10"]) == "full"
-    assert explain.label_for("X60.0", ["T39", "X60"]) == "X60"
-    assert explain.label_for("X60", ["X60.0", "X60.9"]) == "X60.0"
-    assert explain.label_for("I10", ["I10", "I50.0"]) == "I10"
-    assert explain.label_for("Q99.1", ["I10"]) is None
+    assert explain_case.label_for("X60.0", ["T39", "X60"]) == "X60"
+    assert explain_case.label_for("X60", ["X60.0", "X60.9"]) == "X60.0"
+    assert explain_case.label_for("I10", ["I10", "I50.0"]) == "I10"
+    assert explain_case.label_for("Q99.1", ["I10"]) is None
     row = {"codes_full": ["E14.9"], "codes_l3": ["E14"], "true_full": ["E11.9", "I10"]}
-    assert explain._case_codes(row, ["E11.9", "E14.9", "I10"], "codes") == ["E14.9"]
-    assert explain._case_codes(row, ["E11.9", "E14.9", "I10"], "true") == ["E11.9", "I10"]
+    labels = ["E11.9", "E14.9", "I10"]
+    assert explain_case._case_codes(row, labels, "codes", "full") == ["E14.9"]
+    assert explain_case._case_codes(row, labels, "true", "full") == ["E11.9", "I10"]
+    assert explain_case._case_codes(row, ["E11", "E14"], "codes", "3") == ["E14"]

@@ -15,7 +15,7 @@ import explain_fixture as fx
 import pandas as pd
 import pytest
 
-from medcoding import explain
+from medcoding import explain, runs
 from medcoding.explorer import build_page, iframe_html, render_page
 
 CHROMIUM = Path(os.environ.get("MEDCODING_CHROMIUM", "/usr/bin/chromium"))
@@ -39,7 +39,7 @@ def case(tmp_path_factory):
         test = pd.read_parquet(prepared / "test.parquet")
         row = test[test["true_l3"].map(lambda codes: "X60" in codes)
                    & ~test["codes_l3"].map(lambda codes: "X60" in codes)].iloc[0]
-        synthetic = explain.is_synthetic(prepared)
+        synthetic = runs.is_synthetic(prepared)
         assert synthetic, "the explain fixture's prepared manifest must say synthetic"
         return explain.build_case(coder, row, top_k=4, synthetic=synthetic)
 

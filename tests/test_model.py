@@ -1,4 +1,5 @@
-"""PLM-CA: padding invariance, attention masking, real-window encoding, save/load."""
+"""PLM-CA: padding invariance, attention masking, real-window encoding, the two output layers,
+the model directory (save_pretrained / from_pretrained, AutoModel, refusals)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ import torch
 from prepared_fixture import one_thread
 
 from medcoding.encoding import collate, encode_texts, load_encoder_and_tokenizer
-from medcoding.model import PLMCA, PLMCAConfig, load_pretrained, save_pretrained
+from medcoding.model import PLMCA, PLMCAConfig
+
+LABELS = ["A09", "E11", "E66", "I10", "I21", "J18", "R07"]
 
 TEXTS = ["chest pain radiating to the left arm troponin raised " * 30,
          "obesity bmi 41 counselled on diet",
@@ -22,8 +25,8 @@ def single_thread():
 @pytest.fixture(scope="module")
 def tiny():
     encoder, tokenizer = load_encoder_and_tokenizer("tiny", TEXTS, seed=0)
-    config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=7,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = PLMCAConfig(encoder=encoder.config.to_dict(), id2label=dict(enumerate(LABELS)),
+                         level="3", threshold=0.4, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     model = PLMCA(config, encoder).eval()
     return model, tokenizer, encode_texts(tokenizer, TEXTS)
@@ -91,66 +94,143 @@ def test_empty_document_gives_finite_logits_and_gradients(tiny):
     model.zero_grad(set_to_none=True)
 
 
-def test_save_and_load_give_the_same_logits(tiny, tmp_path):
-    model, _, documents = tiny
-    save_pretrained(model, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
-    reloaded = load_pretrained(tmp_path, attn_implementation="eager")
+def test_save_and_load_give_the_same_model_and_tokenizer(tiny, tmp_path):
+    import medcoding
+
+    model, tokenizer, documents = tiny
+    assert model.save_pretrained(tmp_path / "m", tokenizer=tokenizer) == tmp_path / "m"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["m"]  # the staging folder was renamed into place
+    assert {"config.json", "model.safetensors", "tokenizer.json",
+            "complete.json"} <= {p.name for p in (tmp_path / "m").iterdir()}
+    reloaded = medcoding.PLMCA.from_pretrained(tmp_path / "m", attn_implementation="eager")
+    assert not reloaded.training
+    assert reloaded.config.labels == LABELS and reloaded.config.level == "3"
+    assert reloaded.config.threshold == 0.4 and reloaded.config.head == "per_label"
+    assert reloaded.tokenizer("obesity bmi")["input_ids"] == tokenizer("obesity bmi")["input_ids"]
     with torch.no_grad():
         torch.testing.assert_close(reloaded(*collate(documents)), model(*collate(documents)),
                                    atol=0, rtol=0)
 
 
-def test_load_pretrained_names_missing_files(tmp_path):
+def test_auto_classes_load_a_model_directory(tiny, tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    model, tokenizer, documents = tiny
+    model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)
+    assert type(AutoConfig.from_pretrained(tmp_path / "m")) is PLMCAConfig
+    auto = AutoModel.from_pretrained(tmp_path / "m", attn_implementation="eager")
+    assert type(auto) is PLMCA and auto.tokenizer is not None
+    with torch.no_grad():
+        torch.testing.assert_close(auto(*collate(documents)), model(*collate(documents)),
+                                   atol=0, rtol=0)
+
+
+def test_from_pretrained_names_a_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="medcoding train"):
-        load_pretrained(tmp_path)
+        PLMCA.from_pretrained(tmp_path / "nothing")
+
+
+def test_a_directory_of_the_older_format_is_refused(tmp_path):
+    from medcoding.io import write_json
+
+    write_json(tmp_path / "config.json", {"encoder": {}, "n_labels": 3, "chunk_size": 128})
+    write_json(tmp_path / "labels.json", {"level": "3", "labels": ["A", "B", "C"]})
+    write_json(tmp_path / "complete.json", {"complete": True})
+    with pytest.raises(ValueError, match="older medcoding.*re-train") as error:
+        PLMCA.from_pretrained(tmp_path)
+    assert str(tmp_path / "config.json") in str(error.value)
 
 
 def test_label_query_scale_is_a_saved_setting(tiny, tmp_path):
     model, tokenizer, _ = tiny
-    wide = PLMCAConfig(encoder=model.config.encoder_dict(), n_labels=200,
+    wide = PLMCAConfig(encoder=model.config.encoder, id2label={i: str(i) for i in range(200)},
                        pad_token_id=tokenizer.pad_token_id, label_query_std=1.0)
     torch.manual_seed(0)
     queries = PLMCA(wide).label_attention.label_queries.detach()  # [labels, hidden]
     assert 0.9 < float(queries.std()) < 1.1
-    assert float(model.label_attention.label_queries.std()) < 0.03  # the study's 0.02 default
-    old_style = wide.to_dict()
-    del old_style["label_query_std"]  # a model directory written before the setting existed
-    assert PLMCAConfig.from_dict(old_style).label_query_std == 0.02
-    save_pretrained(PLMCA(wide), tmp_path / "wide")
-    assert load_pretrained(tmp_path / "wide").config.label_query_std == 1.0
+    default = model.label_attention.label_queries.detach()
+    assert float(default.std()) < 0.03  # the study's 0.02 default
+    PLMCA(wide).save_pretrained(tmp_path / "wide", tokenizer=tokenizer)
+    assert PLMCA.from_pretrained(tmp_path / "wide").config.label_query_std == 1.0
+
+
+def test_an_encoder_passed_in_keeps_its_weights(tiny):
+    model, _, _ = tiny
+    encoder = model.encoder
+    before = {name: tensor.clone() for name, tensor in encoder.state_dict().items()}
+    wrapped = PLMCA(PLMCAConfig(encoder=model.config.encoder, id2label={0: "A"}), encoder)
+    for name, tensor in wrapped.encoder.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+def test_the_shared_head_has_one_vector_and_bias_for_all_codes(tiny, tmp_path):
+    model, tokenizer, documents = tiny
+    config = PLMCAConfig(**{**model.config.to_dict(), "head": "shared"})
+    torch.manual_seed(0)
+    shared = PLMCA(config).eval()
+    head = shared.label_attention
+    hidden = shared.encoder.config.hidden_size
+    assert head.output_weight.shape == (1, hidden) and head.output_bias.shape == (1,)
+    assert sum(p.numel() for p in shared.parameters()) == (
+        sum(p.numel() for p in model.parameters()) - (len(LABELS) - 1) * (hidden + 1))
+    with torch.no_grad():
+        logits, attention = shared(*collate(documents), return_attention=True)
+        head.label_queries[:] = head.label_queries[0]  # same query: the codes cannot differ
+        same = shared(*collate(documents))
+    assert logits.shape == (3, len(LABELS)) and float(logits.std(dim=1).min()) > 0
+    torch.testing.assert_close(same, same[:, :1].expand_as(same), atol=1e-6, rtol=0)
+    prior = torch.logit(torch.tensor([0.1, 0.2, 0.3, 0.05, 0.05, 0.1, 0.2]))
+    head.set_prior(prior)  # a shared bias starts at the log-odds of the mean frequency
+    mean_log_odds = float(torch.logit(torch.tensor(1 / 7)))  # the frequencies' mean is 1/7
+    assert float(head.output_bias.detach()) == pytest.approx(mean_log_odds)
+    shared.save_pretrained(tmp_path / "shared", tokenizer=tokenizer)
+    reloaded = PLMCA.from_pretrained(tmp_path / "shared")  # sdpa, as PLMCA(config) built it
+    assert reloaded.config.head == "shared"
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(*collate(documents)), shared(*collate(documents)),
+                                   atol=0, rtol=0)
+    with pytest.raises(ValueError, match="output layer 'both'"):
+        PLMCA(PLMCAConfig(**{**model.config.to_dict(), "head": "both"}))
 
 
 def test_replaced_weights_are_refused_by_their_hash(tiny, tmp_path):
     from safetensors.torch import save_file
 
-    model, _, _ = tiny
-    save_pretrained(model, tmp_path)
+    model, tokenizer, _ = tiny
+    model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)
     tensors = {name: torch.full_like(tensor, float("nan")) if tensor.is_floating_point()
                else tensor for name, tensor in model.state_dict().items()}
     save_file({name: t.contiguous() for name, t in tensors.items()},
-              str(tmp_path / "model.safetensors"))  # a valid file, but not the saved weights
+              str(tmp_path / "m" / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ValueError, match="SHA-256.*corrupt or was replaced") as error:
-        load_pretrained(tmp_path)
-    assert str(tmp_path / "model.safetensors") in str(error.value)
+        PLMCA.from_pretrained(tmp_path / "m")
+    assert str(tmp_path / "m" / "model.safetensors") in str(error.value)
 
 
-def test_truncated_weights_name_the_file(tiny, tmp_path):
+def test_truncated_or_unrecorded_weights_are_refused(tiny, tmp_path):
     import json
 
-    model, _, _ = tiny
-    save_pretrained(model, tmp_path)
-    weights = tmp_path / "model.safetensors"
+    model, tokenizer, _ = tiny
+    model.save_pretrained(tmp_path / "m", tokenizer=tokenizer)
+    weights = tmp_path / "m" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(ValueError, match="SHA-256") as error:
-        load_pretrained(tmp_path)
+        PLMCA.from_pretrained(tmp_path / "m")
     assert str(weights) in str(error.value)
-    config = json.loads((tmp_path / "config.json").read_text())
-    del config["weights_sha256"]  # a directory written before the hash was recorded
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="cannot read the weights") as error:
-        load_pretrained(tmp_path)
-    assert str(weights) in str(error.value)
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    del config["weights_sha256"]
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="records no weights_sha256.*re-train"):
+        PLMCA.from_pretrained(tmp_path / "m")
+
+
+def test_an_unfinished_directory_is_refused(tiny, tmp_path):
+    model, tokenizer, _ = tiny
+    model.save_pretrained(tmp_path / "m", tokenizer=tokenizer, publish=False)
+    assert not (tmp_path / "m" / "complete.json").exists()
+    with pytest.raises(ValueError, match="not a finished model directory"):
+        PLMCA.from_pretrained(tmp_path / "m")
 
 
 def test_a_batch_of_empty_documents_scores_the_empty_document(tiny):
@@ -164,3 +244,21 @@ def test_a_batch_of_empty_documents_scores_the_empty_document(tiny):
         mixed = model(*collate([documents[1], empty]))
     torch.testing.assert_close(alone, expected.expand(2, -1), atol=1e-6, rtol=0)
     torch.testing.assert_close(mixed[1], expected, atol=1e-6, rtol=0)
+
+
+def test_training_publishes_the_chosen_output_layer(tmp_path):
+    from prepared_fixture import train_tiny_model
+
+    from medcoding import modeldir
+    from medcoding.predict import Coder
+
+    root = train_tiny_model(tmp_path, head="shared")
+    coder = Coder.from_pretrained(root / "model")
+    assert coder.model.config.head == modeldir.info(root / "model").head == "shared"
+    assert coder.model.label_attention.output_weight.shape[0] == 1
+    assert coder.level == "3" and coder.labels == modeldir.info(root / "model").labels
+    summary = modeldir.train_summary(root / "model")
+    assert summary["config"]["head"] == "shared" and summary["threshold"] == coder.threshold
+    coder.model.set_attention("eager")
+    assert coder.model.encoder.config._attn_implementation == "eager"
+

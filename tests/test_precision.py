@@ -9,7 +9,8 @@ import torch
 from prepared_fixture import one_thread, train_tiny_model
 
 from medcoding import precision
-from medcoding.predict import PRECISION_KEY, Coder, predict_split
+from medcoding.predict import Coder, predict_split
+from medcoding.runs import PRECISION_KEY
 from medcoding.train import config_from_args, parse_args
 
 AVX2_EPYC = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t: avx2\n"

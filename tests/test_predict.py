@@ -8,7 +8,8 @@ import pytest
 import torch
 from prepared_fixture import one_thread, train_tiny_model, trigger_words
 
-from medcoding.predict import Coder, load_predictions, main, predict_split, save_predictions
+from medcoding.predict import Coder, main, predict_split
+from medcoding.runs import load_predictions
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -20,22 +21,6 @@ def single_thread():
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return train_tiny_model(tmp_path_factory.mktemp("predict"))
-
-
-def test_save_and_load_predictions_round_trip(tmp_path):
-    scores = np.random.default_rng(0).random((5, 3)).astype(np.float32)
-    labels = ["E66", "I10", "J18"]
-    path = save_predictions(tmp_path, "test", ["a", "b", "c", "d", "e"], scores, labels)
-    assert path == tmp_path / "test.parquet"
-    assert [p.name for p in tmp_path.iterdir()] == ["test.parquet"]  # no temporary files left
-    loaded = load_predictions(tmp_path, "test")
-    assert loaded.labels == labels and loaded.course_ids.tolist() == list("abcde")
-    assert loaded.scores.dtype == np.float16 and loaded.scores.shape == (5, 3)
-    np.testing.assert_array_equal(loaded.scores, scores.astype(np.float16))
-    with pytest.raises(ValueError, match="expected"):
-        save_predictions(tmp_path, "val", ["a"], scores, labels)
-    with pytest.raises(FileNotFoundError, match="medcoding predict"):
-        load_predictions(tmp_path, "val")
 
 
 def test_coder_scores_and_suggests(model_dir):
@@ -57,6 +42,8 @@ def test_coder_scores_and_suggests(model_dir):
 def test_predict_split_writes_float16_scores(model_dir, tmp_path):
     predict_split(model_dir / "model", model_dir / "prepared", "test", tmp_path)
     loaded = load_predictions(tmp_path, "test")
+    assert (loaded.level, loaded.precision) == ("3", Coder.from_pretrained(
+        model_dir / "model").precision)
     test = pd.read_parquet(model_dir / "prepared" / "test.parquet")
     assert loaded.course_ids.tolist() == test["course_id"].tolist()
     coder = Coder.from_pretrained(model_dir / "model")
@@ -105,13 +92,13 @@ def test_empty_texts_are_scored_as_the_empty_document(model_dir, capsys):
 
 
 def test_nan_weights_give_an_error_not_nan_scores(model_dir, tmp_path):
-    from medcoding.model import load_pretrained, save_pretrained
+    from medcoding.model import PLMCA
 
     directory = copy_model(model_dir, tmp_path)
-    model = load_pretrained(directory)
+    model = PLMCA.from_pretrained(directory)
     with torch.no_grad():
         model.label_attention.output_bias.fill_(float("nan"))
-    save_pretrained(model, directory)  # consistent hash: only the scores can tell
+    model.save_pretrained(directory)  # consistent hash: only the scores can tell
     coder = Coder.from_pretrained(directory)
     with pytest.raises(ValueError, match="non-finite scores") as error:
         coder.score(pd.DataFrame({"text": ["fever"]}))

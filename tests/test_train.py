@@ -51,8 +51,8 @@ def test_tiny_model_learns_far_beyond_the_frequency_baseline(tmp_path):
     prepared = write_prepared(tmp_path / "prepared", n_train=200, median_words=30)
     result = train(prepared, tmp_path / "model", TrainConfig(**QUICK, epochs=5, patience=5))
     names = {path.name for path in (tmp_path / "model").iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "labels.json",
-            "thresholds.json", "train_log.csv"} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_log.csv",
+            "train_summary.json", "complete.json"} <= names
     log = pd.read_csv(tmp_path / "model" / "train_log.csv")
     assert list(log.columns) == ["epoch", "loss", "val_map", "val_f1_micro", "seconds",
                                  "tokens_per_s"]
@@ -240,8 +240,8 @@ def test_resume_with_other_data_is_refused_before_anything_is_written(tmp_path):
                            seed=3)
     config = dict(QUICK, epochs=1, checkpoint_every=0)
     train(prepared, tmp_path / "model", TrainConfig(**config, stop_after_steps=1))
-    labels = (tmp_path / "model.partial" / "labels.json").read_bytes()
+    labels = (tmp_path / "model.partial" / "config.json").read_bytes()
     with pytest.raises(ValueError, match="differ from the data the interrupted run") as error:
         train(other, tmp_path / "model", TrainConfig(**config), resume=True)
     assert str(other) in str(error.value)
-    assert (tmp_path / "model.partial" / "labels.json").read_bytes() == labels
+    assert (tmp_path / "model.partial" / "config.json").read_bytes() == labels

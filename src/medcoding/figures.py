@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from medcoding.io import atomic_path, write_csv
+from medcoding.io import atomic_path
+from medcoding.runs import Run
 
 PALETTE = "colorblind"
 OURS_COLOR = "#0072B2"
@@ -223,17 +224,18 @@ def flow_chart(flow: pd.DataFrame, *, title: str | None = "Preprocessing flow"):
 
 
 def table(frame: pd.DataFrame, run_dir: str | os.PathLike, name: str, digits: int = 3):
-    """Write ``frame`` to ``<run_dir>/tables/<name>.csv`` and return it rounded for display.
+    """Write ``frame`` to ``<run_dir>/tables/<name>.csv`` (:meth:`medcoding.runs.Run.write_table`)
+    and return it rounded for display.
 
     The rounded copy is what a notebook shows under a figure: nbval compares these numbers.
     """
-    write_csv(Path(run_dir) / "tables" / f"{Path(name).stem}.csv", frame)
+    Run(run_dir).write_table(frame, name)
     return frame.round(digits)
 
 
 def save(fig, run_dir: str | os.PathLike, name: str) -> Path:
     """Write ``fig`` as ``<run_dir>/figures/<name>.png`` atomically; return the path."""
-    target = Path(run_dir) / "figures" / f"{Path(name).stem}.png"
+    target = Run(run_dir).figure_path(name)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
     return target

@@ -9,6 +9,9 @@ Shapes (B documents, C windows, T = chunk_size = 128 tokens, N = C * T, h hidden
        input_ids, attention_mask  [B, C, T] -> real windows [R, T] -> encoder -> [R, T, h]
        -> H [B, N, h]
 
+   The windows hold the document's tokens only: no ``[CLS]`` or ``[SEP]`` is added, neither
+   per window nor per document (the study authors' code adds one pair per document).
+
 2. Label-wise cross-attention with learned label queries ``E`` [L, h]::
 
        K = H W_k                       [B, N, h]   (no bias)
@@ -18,87 +21,106 @@ Shapes (B documents, C windows, T = chunk_size = 128 tokens, N = C * T, h hidden
        Y = LayerNorm(A V)              [B, L, h]
        logit_c = w_c . Y_c + b_c       [B, L]
 
-   Each label has its own output vector ``w_c`` (``output_weight`` [L, h]) and bias ``b_c``, as in
-   the reference PLM-CA code, so a label can read its attended summary in its own direction.
+   The output layer (``config.head``) is ``"per_label"`` by default: each label has its own
+   output vector ``w_c`` (``output_weight`` [L, h]) and bias ``b_c`` (``output_bias`` [L]), so
+   a label can read its attended summary in its own direction. ``"shared"`` is the study
+   authors' layer: one vector and one bias for every label (``output_weight`` [1, h],
+   ``output_bias`` [1]), so labels differ only through their queries ``E``.
 
 Because padding tokens get zero attention and padding windows are never encoded, appending
 padding (tokens or whole windows) leaves a document's logits unchanged; the reference
 implementation of the study attended to padding.
+
+The model is a Hugging Face model: :class:`PLMCAConfig` (model type ``plmca``) holds the
+encoder's config, the labels (``id2label``), the code level, the window size, the output layer,
+the decision threshold tuned on validation, the training precision and the weights' SHA-256;
+``PLMCA.save_pretrained(dir, tokenizer=...)`` and ``PLMCA.from_pretrained(dir)`` write and read
+a whole model directory (config, safetensors weights, tokenizer) by the rules of
+:mod:`medcoding.modeldir`. Importing :mod:`medcoding` registers both classes with
+``AutoConfig`` and ``AutoModel``, so ``AutoModel.from_pretrained(dir)`` works as well.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
+
+HEADS = ("per_label", "shared")
+MODEL_TYPE = "plmca"
 
 
-@dataclass
-class PLMCAConfig:
-    """Everything needed to rebuild a PLM-CA model without its weights.
+class PLMCAConfig(PreTrainedConfig):
+    """Everything needed to rebuild and use a PLM-CA model without its weights.
 
-    ``encoder`` is the encoder's Hugging Face config as a dict (or a local directory holding a
-    ``config.json``); ``attn_implementation`` is the encoder attention kernel (``eager`` or
-    ``sdpa``), which can be switched on a built model with ``set_attention``; ``precision`` the
-    resolved precision it was trained in (``None`` in models saved before it was recorded).
+    ``encoder`` is the encoder's Hugging Face config as a dict (with its ``model_type``);
+    ``id2label`` the label list (``labels`` gives it in output order); ``level`` the code level
+    the labels are at (``"3"`` categories or ``"full"`` codes); ``chunk_size`` the window width;
+    ``label_query_std`` the initial scale of the label queries; ``head`` the output layer
+    (``"per_label"`` or ``"shared"``, see the module docstring); ``threshold`` the global
+    decision threshold (tuned on validation by ``medcoding train``); ``precision`` the one it
+    was trained in (``bf16`` | ``fp32``, :mod:`medcoding.precision`); ``weights_sha256`` the
+    SHA-256 of ``model.safetensors``, written by ``save_pretrained`` and checked on load.
+    The encoder attention kernel is Hugging Face's own setting (``attn_implementation=`` in
+    ``from_pretrained``, ``model.set_attn_implementation``).
     """
 
-    encoder: dict | str
-    n_labels: int
+    model_type = MODEL_TYPE
+
+    encoder: dict | None = None
+    level: str | None = None
     chunk_size: int = 128
-    pad_token_id: int = 0
-    attn_implementation: str = "eager"
-    label_query_std: float = 0.02  # initial scale of the label queries E
-    precision: str | None = None  # what it was trained in (bf16 | fp32; medcoding.precision)
+    label_query_std: float = 0.02
+    head: str = "per_label"
+    threshold: float = 0.5
+    precision: str | None = None
+    weights_sha256: str | None = None
+    pad_token_id: int | None = 0
 
-    def encoder_dict(self) -> dict:
-        if isinstance(self.encoder, dict):
-            return dict(self.encoder)
-        return json.loads((Path(self.encoder) / "config.json").read_text(encoding="utf-8"))
+    @property
+    def labels(self) -> list[str]:
+        """The labels in output order (``id2label`` as a list)."""
+        return [self.id2label[index] for index in range(self.num_labels)]
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["encoder"] = self.encoder_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PLMCAConfig:
-        """The config from ``config.json`` (keys of the model directory, such as the weights'
-        hash, are not model settings and are left out)."""
-        names = {item.name for item in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in names})
-
-
-def encoder_from_config(config: PLMCAConfig):
-    """A randomly initialised encoder of the architecture in ``config.encoder``."""
-    from transformers import AutoConfig, AutoModel
-
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    encoder_dict = config.encoder_dict()
-    model_type = encoder_dict.pop("model_type")
-    encoder_config = AutoConfig.for_model(model_type, **encoder_dict)
-    try:
-        return AutoModel.from_config(encoder_config, add_pooling_layer=False,
-                                     attn_implementation=config.attn_implementation)
-    except TypeError:
-        return AutoModel.from_config(encoder_config, attn_implementation=config.attn_implementation)
+    def encoder_config(self):
+        """The encoder's config as a Hugging Face config object."""
+        settings = dict(self.encoder or {})
+        if "model_type" not in settings:
+            raise ValueError("PLMCAConfig.encoder needs the encoder's config with its "
+                             f"'model_type' (got keys {sorted(settings)[:8]})")
+        return AutoConfig.for_model(settings.pop("model_type"), **settings)
 
 
 class LabelCrossAttention(nn.Module):
     """Label-wise cross-attention over all token states of a document (see module docstring)."""
 
-    def __init__(self, hidden: int, n_labels: int, query_std: float = 0.02):
+    def __init__(self, hidden: int, n_labels: int, query_std: float = 0.02,
+                 head: str = "per_label"):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"PLM-CA output layer {head!r} is not one of {HEADS}")
+        outputs = n_labels if head == "per_label" else 1
         self.label_queries = nn.Parameter(torch.randn(n_labels, hidden) * query_std)  # E [L, h]
         self.key = nn.Linear(hidden, hidden, bias=False)  # W_k
         self.value = nn.Linear(hidden, hidden)  # W_v, b_v
         self.norm = nn.LayerNorm(hidden)
-        self.output_weight = nn.Parameter(torch.randn(n_labels, hidden) * 0.02)  # w [L, h]
-        self.output_bias = nn.Parameter(torch.zeros(n_labels))  # b [L]
+        self.output_weight = nn.Parameter(torch.randn(outputs, hidden) * 0.02)  # w [L or 1, h]
+        self.output_bias = nn.Parameter(torch.zeros(outputs))  # b [L or 1]
+
+    @torch.no_grad()
+    def set_prior(self, prior_logits: torch.Tensor) -> None:
+        """Start the biases at the labels' training log-odds ``prior_logits`` [L].
+
+        A shared bias starts at the log-odds of the labels' mean frequency.
+        """
+        if self.output_bias.numel() == prior_logits.numel():
+            self.output_bias.copy_(prior_logits)
+        else:
+            mean = torch.sigmoid(prior_logits.double()).mean()
+            self.output_bias.fill_(float(torch.logit(mean)))
 
     def forward(self, states: torch.Tensor, token_mask: torch.Tensor):
         """``states`` [B, N, h], ``token_mask`` [B, N] -> logits [B, L], attention [B, L, N]."""
@@ -114,25 +136,57 @@ class LabelCrossAttention(nn.Module):
         return logits.float(), attention
 
 
-class PLMCA(nn.Module):
-    """Pretrained-language-model encoder with label-wise cross-attention (PLM-CA)."""
+class PLMCA(PreTrainedModel):
+    """Pretrained-language-model encoder with label-wise cross-attention (PLM-CA).
+
+    ``PLMCA(config)`` builds a randomly initialised encoder of ``config.encoder``'s
+    architecture; ``PLMCA(config, encoder)`` wraps a loaded (pretrained) one. The label
+    attention is initialised where it is created (queries at ``config.label_query_std``), never
+    by Hugging Face's ``_init_weights``, and an encoder passed in keeps its weights.
+    ``tokenizer`` is the tokenizer ``from_pretrained`` read (``save_pretrained`` writes it).
+    """
+
+    config_class = PLMCAConfig
+    base_model_prefix = "plmca"
+    main_input_name = "input_ids"
+    _supports_sdpa = True
 
     def __init__(self, config: PLMCAConfig, encoder: nn.Module | None = None):
-        super().__init__()
-        self.config = config
-        self.encoder = encoder if encoder is not None else encoder_from_config(config)
-        hidden = self.encoder.config.hidden_size
-        self.label_attention = LabelCrossAttention(hidden, config.n_labels,
-                                                   config.label_query_std)
+        super().__init__(config)
+        if encoder is None:
+            encoder_config = config.encoder_config()
+            kwargs = {"attn_implementation": config._attn_implementation}
+            try:
+                encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False, **kwargs)
+            except TypeError:
+                encoder = AutoModel.from_config(encoder_config, **kwargs)
+        else:
+            config._attn_implementation = encoder.config._attn_implementation
+        self.encoder = encoder
+        self.label_attention = LabelCrossAttention(
+            self.encoder.config.hidden_size, config.num_labels, config.label_query_std,
+            config.head)
+        self.tokenizer = None
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Nothing to do: the label attention is initialised in its ``__init__`` (see class)."""
 
     def input_embeddings(self) -> nn.Module:
         """The encoder's word-embedding module (for gradients with respect to input embeddings)."""
         return self.encoder.get_input_embeddings()
 
+    def set_attn_implementation(self, attn_implementation: str, **kwargs) -> None:
+        """Switch the encoder's attention kernel (``eager`` or ``sdpa``); weights are unchanged.
+
+        The label attention has no kernel to choose, so only the encoder's is switched.
+        """
+        self.encoder.set_attn_implementation(attn_implementation, **kwargs)
+        self.config._attn_implementation = self.encoder.config._attn_implementation
+
     def set_attention(self, implementation: str) -> None:
-        """Switch the encoder's attention kernel (``eager`` or ``sdpa``); weights are unchanged."""
-        self.encoder.set_attn_implementation(implementation)
-        self.config.attn_implementation = implementation
+        """``set_attn_implementation`` under the name training calls."""
+        self.set_attn_implementation(implementation)
 
     def forward(
         self,
@@ -170,6 +224,64 @@ class PLMCA(nn.Module):
             return logits, attention
         return logits
 
+    def save_pretrained(self, save_directory: str | os.PathLike, tokenizer=None,
+                        publish: bool = True, **kwargs) -> Path:
+        """Write the model directory: config (with the weights' SHA-256), weights, tokenizer.
+
+        ``tokenizer`` defaults to ``self.tokenizer``. With ``publish`` (the default) the files
+        are written into a staging folder beside ``save_directory`` that is then marked
+        complete and renamed onto it (an existing model there is replaced only then);
+        ``publish=False`` writes into ``save_directory`` itself without the completion marker
+        (a training run's ``MODEL.partial``, published by ``medcoding.modeldir.publish``).
+        Safetensors only; other keyword arguments go to Hugging Face's ``save_pretrained``.
+        """
+        from medcoding import modeldir
+
+        target = Path(save_directory)
+        tokenizer = tokenizer if tokenizer is not None else self.tokenizer
+        work = modeldir.staging_dir(target) if publish else target
+        work.mkdir(parents=True, exist_ok=True)
+        with modeldir.quiet_transformers():
+            super().save_pretrained(work, safe_serialization=True, **kwargs)
+        modeldir.record_weights_hash(work, self.config)
+        if tokenizer is not None:
+            modeldir.save_tokenizer(tokenizer, work)
+        return modeldir.publish(work, target) if publish else target
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args,
+                        attn_implementation: str | None = None, **kwargs) -> PLMCA:
+        """Load a finished model directory (a local folder; nothing is downloaded).
+
+        Refuses a folder without the completion marker, a ``config.json`` of another format
+        (an older medcoding: re-train) and weights whose SHA-256 differs from the recorded one
+        (``medcoding.modeldir.check``); every tensor must match by name and shape. The model
+        is returned in eval mode with ``model.tokenizer`` read from the folder.
+        """
+        from medcoding import modeldir
+        from medcoding.encoding import load_tokenizer
+
+        directory = Path(pretrained_model_name_or_path)
+        modeldir.check(directory)
+        kwargs.update(local_files_only=True, use_safetensors=True, output_loading_info=True)
+        if attn_implementation is not None:
+            kwargs["attn_implementation"] = attn_implementation
+        with modeldir.quiet_transformers():
+            model, info = super().from_pretrained(directory, *model_args, **kwargs)
+        problems = {key: sorted(map(str, info.get(key) or ()))[:5] for key in
+                    ("missing_keys", "unexpected_keys", "mismatched_keys")}
+        problems = {key: value for key, value in problems.items() if value}
+        if problems or info.get("error_msgs"):
+            raise ValueError(f"{directory / modeldir.WEIGHTS}: the weights do not fit the "
+                             f"model of {directory / modeldir.CONFIG} ({problems or info}); copy "
+                             "the model directory again or re-train it")
+        model.tokenizer = load_tokenizer(directory)
+        return model.eval()
+
+
+AutoConfig.register(MODEL_TYPE, PLMCAConfig, exist_ok=True)
+AutoModel.register(PLMCAConfig, PLMCA, exist_ok=True)
+
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
     """The model's state dict as safetensors, written atomically."""
@@ -197,39 +309,6 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
-def save_pretrained(model: PLMCA, directory: str | os.PathLike) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` (with the weights' SHA-256) of ``model``."""
-    from medcoding.io import write_json
-    from medcoding.modeldir import WEIGHTS, WEIGHTS_HASH_KEY, file_sha256
-
-    directory = Path(directory)
-    save_weights(model, directory / WEIGHTS)
-    write_json(directory / "config.json", {**model.config.to_dict(),
-                                           WEIGHTS_HASH_KEY: file_sha256(directory / WEIGHTS)})
-    return directory
-
-
-def load_pretrained(directory: str | os.PathLike, attn_implementation: str | None = None) -> PLMCA:
-    """Rebuild a PLM-CA model from ``config.json`` and ``model.safetensors`` (no pickle)."""
-    directory = Path(directory)
-    for name in ("config.json", "model.safetensors"):
-        if not (directory / name).is_file():
-            raise FileNotFoundError(
-                f"{directory / name} not found: {directory} is not a PLM-CA model directory; "
-                "train one with `medcoding train --data PREPARED --out MODEL_DIR`"
-            )
-    data = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    config = PLMCAConfig.from_dict(data)
-    if attn_implementation is not None:
-        config.attn_implementation = attn_implementation
-    from medcoding.modeldir import WEIGHTS_HASH_KEY, check_weights
-
-    check_weights(directory, data.get(WEIGHTS_HASH_KEY))
-    model = PLMCA(config)
-    load_weights(model, directory / "model.safetensors")
-    return model.eval()
-
-
 def score_token_arrays(
     model: PLMCA,
     documents: list,
@@ -254,7 +333,7 @@ def score_token_arrays(
     batches = token_budget_batches(range(len(documents)), lengths, token_budget, chunk_size)
     device = next(model.parameters()).device
     resolved = precisions.resolve(precision, device).precision
-    scores = torch.zeros(len(documents), model.config.n_labels)
+    scores = torch.zeros(len(documents), model.config.num_labels)
     was_training = model.training
     model.eval()
     with torch.inference_mode(), precisions.autocast(resolved, device):

@@ -1,33 +1,24 @@
 """Scoring with a trained PLM-CA model: top-k suggestions for new notes and prediction files.
 
-Prediction files (``predictions/<name>/<split>.parquet``) hold one row per course: ``course_id``
-and ``scores``, a fixed-size list of float16 (``halffloat``) values, one per label in the order of
-the label list stored in the file's schema metadata (``medcoding.labels``, JSON). One list column
-instead of one column per label keeps files of 1,500 labels small and fast to read; float16
-keeps three significant digits of a probability, enough for ranking and thresholds.
+Prediction files and their format belong to :mod:`medcoding.runs` (``save_predictions``,
+``load_predictions``); :func:`predict_split` writes one for a prepared split.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from medcoding.encoding import encode_texts, load_tokenizer
-from medcoding.io import atomic_path, read_json
-from medcoding.model import PLMCA, load_pretrained, score_token_arrays
-from medcoding.modeldir import require_complete
+from medcoding.encoding import encode_texts
+from medcoding.model import PLMCA, score_token_arrays
 from medcoding.precision import PRECISIONS, resolve
-
-LABELS_KEY = b"medcoding.labels"
-PRECISION_KEY = b"medcoding.precision"
+from medcoding.runs import save_predictions
 
 
 def code_title(code: str) -> str:
@@ -56,42 +47,34 @@ class Coder:
     on the model's device; ``coder.precision`` is the one its scores are computed in.
     """
 
-    def __init__(self, model: PLMCA, tokenizer, labels: list[str], threshold: float = 0.5,
-                 max_tokens: int = 10_000, token_budget: int = 32_768, precision: str = "auto",
+    def __init__(self, model: PLMCA, tokenizer=None, labels: list[str] | None = None,
+                 threshold: float | None = None, max_tokens: int = 10_000,
+                 token_budget: int = 32_768, precision: str = "auto",
                  source: str | os.PathLike = "the model"):
         self.source = str(source)
         self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.labels = list(labels)
-        self.threshold = threshold
+        self.tokenizer = tokenizer if tokenizer is not None else model.tokenizer
+        self.labels = list(labels if labels is not None else model.config.labels)
+        self.threshold = float(threshold if threshold is not None else model.config.threshold)
+        self.level = model.config.level
         self.max_tokens = max_tokens
         self.token_budget = token_budget
         self.precision = resolve(precision, next(model.parameters()).device).precision
+        if self.tokenizer is None:
+            raise ValueError("Coder needs a tokenizer: pass one or load the model with "
+                             "PLMCA.from_pretrained(dir), which reads it")
+        if len(self.labels) != model.config.num_labels:
+            raise ValueError(f"{self.source}: {len(self.labels)} labels but the model has "
+                             f"{model.config.num_labels} outputs")
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, attn_implementation: str = "sdpa",
                         precision: str = "auto") -> Coder:
-        """Load model (safetensors), tokenizer, labels and tuned threshold from a model dir.
-
-        Refuses a directory without the completion marker of a finished training run
-        (``medcoding.modeldir``) and weights whose hash differs from the one in ``config.json``.
-        """
-        directory = Path(directory)
-        require_complete(directory)
-        model = load_pretrained(directory, attn_implementation=attn_implementation)
-        labels_path = directory / "labels.json"
-        if not labels_path.is_file():
-            raise FileNotFoundError(f"{labels_path} not found: {directory} is not a complete "
-                                    "model directory; train it with `medcoding train`")
-        stored = read_json(labels_path)
-        labels = stored["labels"] if isinstance(stored, dict) else stored
-        if len(labels) != model.config.n_labels:
-            raise ValueError(f"{labels_path}: {len(labels)} labels but the model has "
-                             f"{model.config.n_labels} outputs; the directory is inconsistent")
-        thresholds_path = directory / "thresholds.json"
-        threshold = read_json(thresholds_path)["global"] if thresholds_path.is_file() else 0.5
-        return cls(model, load_tokenizer(directory), labels, float(threshold),
-                   precision=precision, source=directory)
+        """A coder for a model directory: model, tokenizer, labels and tuned threshold as
+        ``PLMCA.from_pretrained`` reads them (refusing an unfinished directory, an older
+        format and weights whose hash differs from the recorded one)."""
+        model = PLMCA.from_pretrained(directory, attn_implementation=attn_implementation)
+        return cls(model, precision=precision, source=directory)
 
     def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """Scores ``[texts, labels]`` (float32) in label-list order."""
@@ -136,67 +119,6 @@ class Coder:
         })
 
 
-# ----------------------------------------------------------------------------- prediction files
-
-
-@dataclass
-class Predictions:
-    course_ids: np.ndarray
-    scores: np.ndarray  # [courses, labels] float16
-    labels: list[str]
-
-
-def predictions_path(directory: str | os.PathLike, split: str) -> Path:
-    return Path(directory) / f"{split}.parquet"
-
-
-def save_predictions(directory: str | os.PathLike, split: str, course_ids, scores,
-                     labels: list[str], precision: str | None = None) -> Path:
-    """Write ``<directory>/<split>.parquet`` (course ids, float16 score lists, label metadata).
-
-    ``precision``, the one the scores were computed in, goes into the metadata when given.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    scores = np.asarray(scores, dtype=np.float16)
-    course_ids = np.asarray(course_ids)
-    if scores.shape != (len(course_ids), len(labels)):
-        raise ValueError(f"scores have shape {scores.shape}; expected "
-                         f"({len(course_ids)} courses, {len(labels)} labels)")
-    flat = pa.array(scores.reshape(-1), type=pa.float16())
-    table = pa.table({"course_id": pa.array(course_ids.tolist()),
-                      "scores": pa.FixedSizeListArray.from_arrays(flat, len(labels))})
-    metadata = {LABELS_KEY: json.dumps(list(labels)).encode()}
-    if precision is not None:
-        metadata[PRECISION_KEY] = precision.encode()
-    table = table.replace_schema_metadata(metadata)
-    target = predictions_path(directory, split)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return target
-
-
-def load_predictions(directory: str | os.PathLike, split: str) -> Predictions:
-    """Read a prediction file written by ``save_predictions``."""
-    import pyarrow.parquet as pq
-
-    path = predictions_path(directory, split)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; write it with `medcoding predict --split "
-                                f"{split} --model MODEL --prepared PREPARED --out {directory}`")
-    table = pq.read_table(path)
-    metadata = table.schema.metadata or {}
-    if LABELS_KEY not in metadata or "scores" not in table.column_names:
-        raise ValueError(f"{path} is not a medcoding prediction file (no 'scores' column or "
-                         "label metadata); re-create it with `medcoding predict --split`")
-    labels = json.loads(metadata[LABELS_KEY])
-    column = table.column("scores").combine_chunks()
-    scores = column.flatten().to_numpy(zero_copy_only=False).astype(np.float16)
-    return Predictions(table.column("course_id").to_numpy(zero_copy_only=False),
-                       scores.reshape(len(table), len(labels)), labels)
-
-
 def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, split: str,
                   out_dir: str | os.PathLike, coder: Coder | None = None) -> Path:
     """Score a prepared split and write its prediction file into ``out_dir``."""
@@ -207,7 +129,7 @@ def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike,
     coder = coder or Coder.from_pretrained(model_dir)
     scores = coder.score(frame, progress=True)
     return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels,
-                            coder.precision)
+                            coder.precision, coder.level)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -38,10 +38,10 @@ a full disk while writing leaves the previous checkpoint intact. The batch plan 
 function of seed and epoch, so ``--resume`` continues mid-epoch and, on CPU, ends with exactly
 the weights of an uninterrupted run; it refuses other settings or other prepared data.
 
-Model directory: ``config.json`` (with the weights' SHA-256), ``model.safetensors``, tokenizer
-files, ``labels.json`` (``{"level": ..., "labels": [...]}``), ``thresholds.json`` (global
-threshold tuned for micro F1 on validation), ``train_log.csv``, ``train_summary.json`` and,
-last, ``complete.json``.
+Model directory (``medcoding.modeldir``): ``config.json`` (the ``PLMCAConfig``: labels, level,
+the global threshold tuned for micro F1 on validation, the weights' SHA-256, ...),
+``model.safetensors``, tokenizer files, ``train_log.csv``, ``train_summary.json`` and, last,
+``complete.json``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import get_parameter_names
 
 from medcoding import config as configs
-from medcoding import metrics
+from medcoding import metrics, modeldir
 from medcoding import precision as precisions
 from medcoding.config import Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from medcoding.encoding import (
@@ -82,12 +82,12 @@ from medcoding.encoding import (
     load_encoder_and_tokenizer,
     split_token_store,
 )
-from medcoding.io import atomic_path, read_json, write_csv, write_json
+from medcoding.io import atomic_path, read_json, write_json
 from medcoding.model import (
+    HEADS,
     PLMCA,
     PLMCAConfig,
     load_weights,
-    save_pretrained,
     save_weights,
     score_token_arrays,
 )
@@ -115,6 +115,8 @@ class TrainConfig:
     learning_rate: PositiveFloat | None = None  # None: 5e-5 (the study's); 1e-3 for tiny
     head_learning_rate: PositiveFloat | None = None  # label attention's rate; None: learning_rate
     label_query_std: PositiveFloat = 0.02  # initial scale of the label queries
+    head: Literal["per_label", "shared"] = "per_label"  # output layer: one w_c, b_c per code
+    # (ours) or one for all codes (the study authors' code)
     weight_decay: NonNegativeFloat = 0.01  # not on biases and LayerNorm weights
     warmup_fraction: Fraction = 0.1  # share of all optimizer steps spent warming up linearly
     patience: PositiveInt = 2  # epochs without a better validation MAP before stopping
@@ -266,12 +268,6 @@ def broadcast_floats(values: list[float], processes: Processes) -> list[float]:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def save_tokenizer(tokenizer, directory: Path) -> None:
-    """Tokenizer files into ``directory``, each renamed into place (never half written)."""
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".tokenizer.") as staging:
-        tokenizer.save_pretrained(staging)
-        for path in Path(staging).iterdir():
-            os.replace(path, directory / path.name)
 
 
 def rng_state() -> dict:
@@ -400,35 +396,35 @@ def prior_logits(targets: np.ndarray) -> np.ndarray:
 
 
 def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
-                train_targets: np.ndarray, resume: bool, processes: Processes):
+                train_targets: np.ndarray, labels: Sequence[str], resume: bool,
+                processes: Processes):
     """A new model and tokenizer (saved to ``out_dir``), or the ones a resumed run saved.
 
-    A new model's output biases start at the log-odds of the labels' training frequencies, so
-    training starts from the frequency baseline instead of spending its first epochs (at a
-    learning rate of 5e-5, every one) moving 1,000 biases from 0 to about -5.
+    A new model's output biases start at the log-odds of the labels' training frequencies (a
+    shared bias at that of their mean frequency), so training starts from the frequency
+    baseline instead of spending its first epochs (at a learning rate of 5e-5, every one)
+    moving 1,000 biases from 0 to about -5.
     """
     from medcoding.encoding import load_tokenizer
 
     if resume:
-        tokenizer = load_tokenizer(out_dir)
-        model_config = PLMCAConfig.from_dict(read_json(out_dir / "config.json"))
-        model_config.attn_implementation = config.attn_implementation
-        return PLMCA(model_config), tokenizer
+        model_config = PLMCAConfig.from_pretrained(out_dir,
+                                                   attn_implementation=config.attn_implementation)
+        return PLMCA(model_config), load_tokenizer(out_dir)
     encoder, tokenizer = load_encoder_and_tokenizer(
         config.encoder, train_texts, seed=config.seed,
         attn_implementation=config.attn_implementation)
-    model_config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=train_targets.shape[1],
-                               chunk_size=config.chunk_size, pad_token_id=tokenizer.pad_token_id,
-                               attn_implementation=config.attn_implementation,
-                               label_query_std=config.label_query_std)
+    model_config = PLMCAConfig(encoder=encoder.config.to_dict(),
+                               id2label=dict(enumerate(labels)),
+                               label2id={label: index for index, label in enumerate(labels)},
+                               level=config.level, chunk_size=config.chunk_size,
+                               pad_token_id=tokenizer.pad_token_id,
+                               label_query_std=config.label_query_std, head=config.head)
     torch.manual_seed(config.seed)
     model = PLMCA(model_config, encoder)
-    with torch.no_grad():
-        model.label_attention.output_bias.copy_(torch.from_numpy(prior_logits(train_targets)))
+    model.label_attention.set_prior(torch.from_numpy(prior_logits(train_targets)))
     if processes.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        save_pretrained(model, out_dir)
-        save_tokenizer(tokenizer, out_dir)
+        model.save_pretrained(out_dir, tokenizer=tokenizer, publish=False)
     return model, tokenizer
 
 
@@ -493,7 +489,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     train_targets = metrics.label_matrix(train_frame[code_column].tolist(),
                                          labels).toarray()  # [documents, labels] bool
     model, tokenizer = build_model(config, work, train_frame["text"].tolist(), train_targets,
-                                   resume, processes)
+                                   labels, resume, processes)
     model.to(processes.device)
     model.config.precision = precisions.resolve(config.precision, processes.device).precision
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
@@ -522,8 +518,6 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         state = load_checkpoint(resolve_checkpoint(checkpoint_dir), model, optimizer, scheduler,
                                 processes)
         check_resumable(state["config"], asdict(config), checkpoint_dir)
-    if processes.main:
-        write_json(work / "labels.json", {"level": config.level, "labels": labels})
     # one all-reduce per optimizer step: DDP (which first broadcasts rank 0's weights and
     # buffers) syncs on the last micro-batch's backward; `model` stays the plain module
     parallel = (DistributedDataParallel(model, device_ids=[processes.device]
@@ -641,12 +635,11 @@ def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_target
                                     model.config.precision)
         model.set_attention(config.attn_implementation)
         threshold = metrics.tune_threshold(val_targets, scores.numpy())
-        save_pretrained(model, out_dir)
-        write_json(out_dir / "thresholds.json", {"global": threshold})
-        write_csv(out_dir / "train_log.csv", pd.DataFrame(
+        model.config.threshold = threshold
+        model.save_pretrained(out_dir, publish=False)  # config with threshold and weights' hash
+        modeldir.write_training_record(out_dir, pd.DataFrame(
             state["log"], columns=["epoch", "loss", "val_map", "val_f1_micro", "seconds",
-                                   "tokens_per_s"]))
-        write_json(out_dir / "train_summary.json", {
+                                   "tokens_per_s"]), {
             "best_epoch": state["best_epoch"], "best_val_map": state["best_map"],
             "frequency_baseline_val_map": baseline_map, "threshold": threshold,
             "steps": state["global_step"], "stopped_early": stopped_early,
@@ -733,7 +726,7 @@ def read_result(out_dir: str | os.PathLike) -> TrainResult:
 #: Command-line flags that set a TrainConfig key (flag destination -> key).
 FLAG_KEYS = {"encoder": "encoder", "level": "level", "train_size": "train_size",
              "epochs": "epochs", "lr": "learning_rate", "label_query_std": "label_query_std",
-             "head_lr": "head_learning_rate", "batch_size": "batch_size",
+             "head_lr": "head_learning_rate", "head": "head", "batch_size": "batch_size",
              "token_budget": "token_budget", "patience": "patience", "seed": "seed",
              "precision": "precision", "checkpoint_every": "checkpoint_every",
              "stop_after_steps": "stop_after_steps"}
@@ -766,6 +759,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--label-query-std", type=float,
                         help=f"initial scale of the label queries (default "
                         f"{defaults.label_query_std})")
+    parser.add_argument("--head", choices=HEADS,
+                        help="output layer: per_label (default; one vector and bias per code) or "
+                        "shared (one for all codes, as the study authors' code)")
     parser.add_argument("--head-lr", type=float,
                         help="learning rate of the label-attention head (default: --lr)")
     parser.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")

@@ -6,8 +6,9 @@ the human codes as a boolean matrix and, for synthetic cohorts, the true codes a
 Training-split code counts (how often each code occurs, how often as a secondary diagnosis) come
 with it, because two of the study's figures are drawn against them.
 
-:func:`load_inputs` builds it from a run directory; :func:`from_frames` builds it from in-memory
-frames and arrays (tests and notebooks that already hold them).
+:func:`load_inputs` builds it from a run directory (through :mod:`medcoding.runs`, so no torch is
+imported); :func:`from_frames` builds it from in-memory frames and arrays (tests and notebooks
+that already hold them).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from medcoding.io import read_json
 from medcoding.metrics import label_matrix
+from medcoding.runs import Run
 
 LEVELS = ("l3", "full")
 TRUTH_COLUMNS = ("true_l3", "true_full", "true_evidence", "true_primary_full")
@@ -176,22 +177,24 @@ def load_inputs(
 
     The predictions (``run_dir/predictions/{model_name}``, written by ``medcoding predict``) must
     cover every course of the split; their rows are reordered to the split's order. ``level``
-    defaults to the labels' own: ``"full"`` when they hold full codes (``E66.0``), else ``"l3"``.
+    defaults to the one the prediction file records (``"3"`` is read as ``"l3"``) and, in files
+    that record none, to the labels' own: ``"full"`` when they hold full codes (``E66.0``).
     """
-    from medcoding.predict import load_predictions
-
-    run_dir = Path(run_dir)
-    split_path = run_dir / "prepared" / f"{split}.parquet"
-    train_path = run_dir / "prepared" / "train.parquet"
-    predictions_dir = run_dir / "predictions" / model_name
+    run = Run(run_dir)
+    split_path, train_path = run.split_path(split), run.split_path("train")
+    predictions_dir = run.predictions_dir(model_name)
     for path, fix in [(split_path, "run `medcoding prepare`"),
                       (train_path, "run `medcoding prepare`"),
                       (predictions_dir, f"run `medcoding predict ... --split {split}`")]:
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; fix: {fix} for this run directory")
-    predictions = load_predictions(predictions_dir, split)
+    predictions = run.load_predictions(model_name, split)
+    if level is None and predictions.level is not None:
+        level = {"3": "l3"}.get(predictions.level, predictions.level)
     if level is None:
         level = "full" if any("." in label for label in predictions.labels) else "l3"
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r} is not one of {LEVELS}; fix: pass level='l3' or 'full'")
     frame = pd.read_parquet(split_path)
     train = pd.read_parquet(train_path, columns=[_CODE_COLUMN[level], _PRIMARY_COLUMN[level]])
     order = _align(frame["course_id"], predictions.course_ids, split_path, predictions_dir)
@@ -218,14 +221,6 @@ def _align(split_ids: pd.Series, predicted_ids, split_path: Path, predictions_di
 def global_threshold(run_dir: str | Path, model_name: str = "main") -> float:
     """The model's global decision threshold, tuned on validation at training time.
 
-    Read from ``run_dir/models/{model_name}/thresholds.json`` (key ``global``).
+    Read from the config of ``run_dir/models/{model_name}`` (``medcoding.modeldir.info``).
     """
-    path = Path(run_dir) / "models" / model_name / "thresholds.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; fix: train the model with "
-                                f"`medcoding train --out {path.parent}`")
-    values = read_json(path)
-    if "global" not in values:
-        raise ValueError(f"{path} has no 'global' threshold (keys: {sorted(values)}); fix: "
-                         "re-train the model so that it writes one")
-    return float(values["global"])
+    return Run(run_dir).threshold(model_name)

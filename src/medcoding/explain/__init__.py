@@ -1,0 +1,34 @@
+"""Explanations of PLM-CA predictions, one job per module:
+
+- :mod:`~medcoding.explain.attribution`: AttInGrad and its two baselines (attention, input
+  gradient), token scores mapped to words of the text;
+- :mod:`~medcoding.explain.faithfulness`: the comprehensiveness check (delete the top words);
+- :mod:`~medcoding.explain.case`: the explorer's data for one course (``build_case``);
+- :mod:`~medcoding.explain.gallery`: the gallery of cases, one per phenomenon the synthetic
+  generator plants;
+- :mod:`~medcoding.explain.cli`: the ``medcoding explain`` command.
+
+Where the course rows and the synthetic flag come from (the run layout) is
+:mod:`medcoding.runs`.
+"""
+
+from medcoding.explain.attribution import (
+    METHODS,
+    Encoded,
+    Explanation,
+    attingrad,
+    encode,
+    token_attributions,
+    word_attributions,
+    word_scores,
+    word_spans,
+)
+from medcoding.explain.case import build_case
+from medcoding.explain.cli import main
+from medcoding.explain.faithfulness import RANDOM, comprehensiveness
+from medcoding.explain.gallery import GALLERY_KINDS, gallery_pool, select_gallery_cases
+
+__all__ = ["GALLERY_KINDS", "METHODS", "RANDOM", "Encoded", "Explanation", "attingrad",
+           "build_case", "comprehensiveness", "encode", "gallery_pool", "main",
+           "select_gallery_cases", "token_attributions", "word_attributions", "word_scores",
+           "word_spans"]
