@@ -142,10 +142,14 @@ def conditions() -> dict[str, dict]:
 
 
 _QUALIFIERS = re.compile(r",? (unspecified|NOS|not elsewhere classified|without mention of [^,]*)"
+                         r"( organism| site| type| part| side)?"
                          r"|\s*\[[^\]]*\]|\s*\([^)]*\)", re.IGNORECASE)
+_LEADING = re.compile(r"^(other and unspecified|other|unspecified) ", re.IGNORECASE)
+_AWKWARD = re.compile(r"\b(other|specified|unspecified)\b", re.IGNORECASE)
 
 
 def _clean(term: str) -> str:
+    term = _LEADING.sub("", term)
     term = _QUALIFIERS.sub("", term).replace(" : ", ", ").strip(" ,")
     return re.sub(r"\s+", " ", term)
 
@@ -176,14 +180,29 @@ def _cm_terms(category: str) -> list[str]:
     return terms
 
 
+QUALIFIER_WORDS = ("other", "unspecified", "acute", "chronic", "primary", "secondary")
+
+
 def _reshaped(title: str) -> list[str]:
-    """"Acute appendicitis" -> ["appendicitis, acute"], "Other X" -> ["X"]."""
+    """A title without its leading qualifier, as clinicians shorten it: "Acute appendicitis"
+    -> ["appendicitis"], "Other disorders of the X" -> ["disorders of the X"]. Index-style
+    inversions ("appendicitis, acute") read wrongly in running text and are never made."""
     words = _clean(title).split()
-    if words and words[0].lower() in ("other", "unspecified"):
-        words = words[1:]
-    if len(words) >= 2:
-        return [" ".join(words[1:]) + ", " + words[0].lower(), " ".join(words)]
-    return [" ".join(words)] if words else []
+    if len(words) >= 2 and words[0].lower() in QUALIFIER_WORDS:
+        return [" ".join(words[1:])]
+    return []
+
+
+def _natural(term: str) -> str | None:
+    """An ICD-10-CM term as running text, or None: index-style inversions ("Sclerosis,
+    multiple", "Fracture of forearm, shaft") put the qualifier first when it is one or two
+    words ("multiple sclerosis"), and are dropped otherwise."""
+    if ", " not in term:
+        return term
+    head, rest = term.split(", ", 1)
+    if "," in rest or " of " in rest or len(rest.split()) > 2:
+        return None if len(head.split()) == 1 else term
+    return f"{rest} {head[:1].lower() + head[1:]}" if len(head.split()) <= 2 else None
 
 
 @functools.cache
@@ -194,9 +213,13 @@ def derived_forms(category: str) -> tuple[str, ...]:
     candidates = _cm_terms(category) + [f for t in titles(category) for f in _reshaped(t)]
     forms = []
     for term in candidates:
-        term = _lower_first(_clean(term))
+        term = _natural(_clean(term))
+        if term is None:
+            continue
+        term = _lower_first(term)
         low = term.lower()
-        if len(term) < 4 or "classified elsewhere" in low or any(b in low for b in banned):
+        if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
+                or any(b in low for b in banned)):
             continue
         if term not in forms:
             forms.append(term)

@@ -65,6 +65,7 @@ class Specialty:
     pressure: float
     mentions_chronic: float
     comorbidity: dict[str, float]
+    filler: tuple[str, ...] | None  # routine-sentence pools when not the style's
     primaries: tuple[str, ...]  # head then tail
     primary_cum: tuple[float, ...]
     head: dict[str, float]  # head primaries and their weights
@@ -180,6 +181,7 @@ class Catalogue:
                 burden=s["burden"], certainty=s["certainty"], planned=s["planned"],
                 style=s["style"], length=s["length"], pressure=s["pressure"],
                 mentions_chronic=s["mentions_chronic"], comorbidity=s.get("comorbidity", {}),
+                filler=tuple(s["filler"]) if "filler" in s else None,
                 primaries=tuple(head + tail), primary_cum=cum, head=dict(s["primaries"])))
         self.names = [s.name for s in self.specialties]
         self.any_head = {c for s in self.specialties for c in s.head}
