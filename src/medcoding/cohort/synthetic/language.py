@@ -104,6 +104,12 @@ def render(template: str | Template, r: random.Random, values: dict[str, str]) -
     return text[:1].upper() + text[1:]
 
 
+def pick(r: random.Random, options):
+    """One of ``options`` (a sequence), uniformly: ``r.choice`` with one draw of
+    ``r.random()`` (about twice as fast; the generator's hot paths use it)."""
+    return options[int(r.random() * len(options))]
+
+
 def join_names(names: list[str], word: str = "and") -> str:
     """``["HTN", "T2DM", "COPD"]`` -> ``"HTN, T2DM and COPD"``."""
     if len(names) == 1:
@@ -141,8 +147,8 @@ def conditions() -> dict[str, dict]:
     return {**data["conditions"], **data["events"]}
 
 
-_QUALIFIERS = re.compile(r",? (unspecified|NOS|not elsewhere classified|without mention of [^,]*)"
-                         r"( organism| site| type| part| side)?"
+_QUALIFIERS = re.compile(r",? ((and |or )?unspecified|NOS|not elsewhere classified|"
+                         r"without mention of [^,]*)( organisms?| sites?| types?| parts?| sides?)?"
                          r"|\s*\[[^\]]*\]|\s*\([^)]*\)", re.IGNORECASE)
 _LEADING = re.compile(r"^(other and unspecified|other|unspecified) ", re.IGNORECASE)
 _AWKWARD = re.compile(r"\b(other|specified|unspecified)\b", re.IGNORECASE)
@@ -219,6 +225,7 @@ def derived_forms(category: str) -> tuple[str, ...]:
         term = _lower_first(term)
         low = term.lower()
         if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
+                or low.startswith("encounter")
                 or any(b in low for b in banned)):
             continue
         if term not in forms:
@@ -253,13 +260,13 @@ def name(code: str, r: random.Random, config) -> str:
         return _lower_first(title)
     u -= config.title_rate
     if forms["abbrev"] and u < config.abbreviation_rate:
-        return r.choice(forms["abbrev"])
+        return pick(r, forms["abbrev"])
     if forms["typos"] and r.random() < config.form_typo_rate:
-        return r.choice(forms["typos"])
+        return pick(r, forms["typos"])
     by_code = forms["code_forms"].get(code)
     if by_code and r.random() < 0.5:
-        return r.choice(by_code)
-    return r.choice(forms["forms"])
+        return pick(r, by_code)
+    return pick(r, forms["forms"])
 
 
 SELF_HARM_NAMES = ("suicide attempt", "attempted suicide", "deliberate self-harm", "self-harm",

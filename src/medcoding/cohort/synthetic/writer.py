@@ -42,6 +42,7 @@ NOTE_TITLES = {
     "operation_note": ("Operation note", "OPERATION NOTE", "Operative report", "Surgical note"),
     "triage_note": ("Triage note", "ED triage", "Emergency department note", "Triage"),
 }
+VISIT_TITLES = ("Outpatient note", "Visit note", "Clinic note", "Outpatient visit")  # not a ward
 STUDY_TITLES = {  # the neurophysiology report is named after the study it reports
     "eeg": ("EEG report", "EEG", "Electroencephalography", "Neurophysiology report (EEG)"),
     "emg": ("EMG report", "Nerve conduction study", "EMG and nerve conduction studies",
@@ -53,7 +54,8 @@ NAMED = ("primary", "suspected", "listed", "narrative", "buried")
 LONG_COURSE_SENTENCES = 36
 FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
-                "weight", "height", "ef", "grade", "stay", "Year", "Ago", "Age", "Person", "Stay")
+                "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
+                "Stay")  # slots whose value is the course's own: rendered per course
 BANDS = ((18, "child"), (75, "adult"), (200, "old"))
 # words for the people around the patient, by age band and sex (a man's partner is not "husband")
 _CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents"),
@@ -115,6 +117,8 @@ class _Values:
             return options[int(r.random() * len(options))]
         if key == "n":
             return str(r.randint(2, 9))
+        if key == "day":  # the days of a gestational week (40+3)
+            return str(int(r.random() * 7))
         age = self.year - self.birth_year
         if "@" in key:  # year@N / ago@N: when the patient was at least N years old
             name, low = key.split("@")
@@ -147,15 +151,17 @@ class _Values:
         if key == "grade":  # the school grade the age gives (first grade at 7, the last at 16)
             grades, years = pools["grade"], int(self.fixed.get("age", age))
             return grades[max(0, min(len(grades) - 1, years - 7))]
-        return r.choice(pools[key])
+        return language.pick(r, pools[key])
 
 
 class _Draft:
     """Notes being written: ordered notes, each an ordered mapping of section -> sentences."""
 
-    def __init__(self, style: dict, r: random.Random):
+    def __init__(self, style: dict, r: random.Random, operated: bool = True):
         notes = []
         for note_type, chance in style["notes"].items():
+            if note_type == "operation_note" and not operated:
+                continue  # no operation for an outpatient or a diagnosis still in doubt
             if note_type == "progress_note":
                 count = int(chance) + (r.random() < chance - int(chance))
                 notes += [note_type] * count
@@ -240,7 +246,7 @@ def _evidence(cat: Catalogue, r: random.Random, code: str, specialty: Specialty,
 
 
 def _dose(r: random.Random, drug: list) -> tuple[str, str, str]:
-    return drug[0], drug[1], r.choice(drug[2])
+    return drug[0], drug[1], language.pick(r, drug[2])
 
 
 class Writer:
@@ -262,6 +268,7 @@ class Writer:
         self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
         self.filler_sections = self.lang["filler_sections"]
         self.pools: dict[tuple, tuple] = {}  # (specialty, inpatient, band, study) -> pools
+        self.allowed: dict[tuple, list[str]] = {}  # (pool, age, male) -> allowed distractors
         self.eeg = {c for spec in self.lang["eeg_categories"]
                     for c in icd10.range_categories(spec)}
         self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
@@ -294,7 +301,7 @@ class Writer:
             for name in s.filler or style["filler"]:
                 if name == "neurophysiology":
                     name = study
-                elif name == "ward" and not inpatient:
+                elif name in ("ward", "psychiatric_ward") and not inpatient:
                     name = "clinic"
                 elif name == "social" and age_band == "child":
                     name = "family"
@@ -309,7 +316,7 @@ class Writer:
 
     def _say(self, key: str, r: random.Random, values: _Values, **extra) -> str:
         values.extra = extra
-        text = language.render(r.choice(self._templates(key)), r, values)
+        text = language.render(language.pick(r, self._templates(key)), r, values)
         return self._typo(text, r)
 
     def _templates(self, key: str) -> list[str]:
@@ -329,7 +336,7 @@ class Writer:
         cat = self.cat
         s = cat.specialties[course.specialty]
         style = self.styles[s.style]
-        draft = _Draft(style, r)
+        draft = _Draft(style, r, operated=not course.uncertain and course.suspected is None)
         year = (EPOCH + dt.timedelta(days=course.day)).year
         he, his, himself = PRONOUNS[patient.male]
         person = (("boy" if patient.male else "girl") if course.age < 18
@@ -362,6 +369,7 @@ class Writer:
         choices = {**KIN[age_band, patient.male],
                    "stay": ("stay", "admission") if course.inpatient else ("visit", "course")}
         birth_year = patient.birth_year()
+        fixed["home"] = language.pick(r, choices["home"])  # where this patient goes home to
         values = _Values(r, fixed, birth_year, year, choices=choices)
 
         # ---- the primary
@@ -382,7 +390,7 @@ class Writer:
             drug = None
             if kind in ("listed", "narrative", "buried"):
                 if spec.get("drugs") and r.random() < 0.7:
-                    drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                    drug, atc, dose = _dose(r, language.pick(r, spec["drugs"]))
                     meds.setdefault(drug, (atc, dose))
                 if r.random() < 0.7:
                     self._labs(code, spec, r, labs)
@@ -397,8 +405,8 @@ class Writer:
                 listed[is_chronic].append(self._name(code, r))
             elif kind == "narrative":
                 key = "narrative" if is_chronic else "narrative_acute"
-                draft.add("narrative", self._say(key, r, values, name=self._name(code, r),
-                                                 **extra), r=r)
+                draft.add(key, self._say(key, r, values, name=self._name(code, r), **extra),
+                          r=r)
             elif kind == "buried":
                 key = "buried" if is_chronic else "buried_acute"
                 buried.append(self._say(key, r, values, name=self._name(code, r), **extra))
@@ -412,12 +420,12 @@ class Writer:
             elif kind == "lab":
                 self._labs(code, spec, r, labs)
             elif kind == "finding":
-                drug = r.choice(spec["drugs"]) if spec.get("drugs") else None
+                drug = language.pick(r, spec["drugs"]) if spec.get("drugs") else None
                 if drug is not None:
                     name, atc, dose = _dose(r, drug)
                     meds[name] = (atc, dose)
                 values.extra = {"drug": drug[0] if drug else "treatment"}
-                template = r.choice(spec["finding"])
+                template = language.pick(r, spec["finding"])
                 route = "social_finding" if spec.get("finding_section") == "social" else "finding"
                 draft.add(route, self._typo(language.render(template, r, values), r), r=r)
         for is_chronic, names in listed.items():
@@ -426,14 +434,21 @@ class Writer:
                 chunk = language.join_names(names[i:i + 4])
                 where = "intake" if is_chronic and r.random() < 0.6 else "summary"
                 draft.add(key, self._say(key, r, values, names=chunk), where=where)
+        # ---- smoking status of a non-dependent adult (none written for a dependent one)
+        if course.age >= 15 and "F17" not in present and r.random() < 0.5:
+            former = course.age >= 25 and r.random() < 0.3
+            draft.add("social_finding", self._say(
+                "smoking.former" if former else "smoking.never", r, values), r=r)
+            if former:
+                distractors.append(("F17.2", "past_history"))
         # ---- distractors
         self._distractors(course, s, draft, r, values, present, distractors, meds,
                           patient.male)
         # ---- vitals, BMI, drugs, labs, plan, filler
         if r.random() < 0.6 or (obese_shown and "E66" in present):
-            line = language.render(r.choice(self.lang["vitals"]), r, values)
+            line = language.render(language.pick(r, self.lang["vitals"]), r, values)
             if obese_shown or (course.age >= 18 and r.random() < 0.35):
-                line += ", " + language.render(r.choice(self.lang["bmi_line"]), r, values)
+                line += ", " + language.render(language.pick(r, self.lang["bmi_line"]), r, values)
             draft.add("vitals", line + ".", where="intake")
         neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else "neutral_drugs"]
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
@@ -442,13 +457,14 @@ class Writer:
             labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
         if meds and r.random() < 0.9:
             items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
-            draft.add("medication", r.choice(("", "Continue ")) + ", ".join(items) + ".",
+            draft.add("medication", language.pick(r, ("", "Continue ")) + ", ".join(items) + ".",
                       where="summary")
         if labs and r.random() < 0.5:
             shown = r.sample(list(labs.items()), min(len(labs), r.randint(2, 5)))
             draft.add("finding", ", ".join(f"{t} {v:g}" for t, (v, _) in shown) + ".",
                       where="any", r=r)
-        draft.add("plan", self._say("plan", r, values), where="summary")
+        draft.add("plan", self._say("plan" if course.inpatient else "plan_outpatient", r, values),
+                  where="summary")
         study = "eeg" if course.primary[:3] in self.eeg else "emg"
         self._filler(s, style, draft, r, values, bool(buried),
                      self._pools(s, style, course.inpatient, age_band, study),
@@ -487,7 +503,8 @@ class Writer:
             distractors += [(c, "differential") for c in course.differentials]
         else:
             planned = s.planned or not course.inpatient
-            key = ("presentation.planned" if planned else "presentation.chronic"
+            key = ("presentation.obstetric" if s.style == "obstetric" else
+                   "presentation.planned" if planned else "presentation.chronic"
                    if course.primary[:3] in cat.chronic_set else "presentation.acute")
             draft.add("presentation", self._say(key, r, values, name=self._name(course.primary, r)),
                       where="intake")
@@ -500,7 +517,7 @@ class Writer:
                                              name=self._name(course.primary, r)), where="summary")
         if course.event is None or course.primary != course.event[0]:
             if spec.get("drugs") and r.random() < 0.8:
-                drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                drug, atc, dose = _dose(r, language.pick(r, spec["drugs"]))
                 meds.setdefault(drug, (atc, dose))
             self._labs(course.primary, spec, r, labs)
 
@@ -509,7 +526,7 @@ class Writer:
         injury, external, method, drug = course.event
         method = method.replace("{n}", str(r.randint(8, 60)))
         method = method.replace("herself/himself", values["selfhim"])
-        intent = r.choice(self.pop["intent"]).replace("her/his", values["poss"]).replace(
+        intent = language.pick(r, self.pop["intent"]).replace("her/his", values["poss"]).replace(
             "she/he", values["pron"])
         if course.intent == "stated":
             draft.add("presentation", self._say("self_harm_named", r, values, method=method,
@@ -550,8 +567,10 @@ class Writer:
         adult = course.age >= 18
 
         def pick(pool: list[str], k: int) -> list[str]:
-            options = [c for c in pool if self._absent(c, present)
-                       and cat.allowed(c, course.age, male)]
+            key = (id(pool), course.age, male)
+            if key not in self.allowed:
+                self.allowed[key] = [c for c in pool if cat.allowed(c, course.age, male)]
+            options = [c for c in self.allowed[key] if self._absent(c, present)]
             chosen = r.sample(options, min(k, len(options)))
             present.update(chosen)
             return chosen
@@ -573,7 +592,7 @@ class Writer:
                 else:
                     key, route = "distractors.negated", "negation"
                 draft.add(route, self._say(key, r, values, names=names,
-                                           test=r.choice(tests) if tests else ""), r=r)
+                                           test=language.pick(r, tests) if tests else ""), r=r)
                 out += [(cat.code_of(c, r), "negated") for c in chosen]
         for kind, rate, pool, route, key in (
                 ("ruled_out", cfg.ruled_out_rate, self.rule_out, "negation", "ruled_out"),
@@ -585,13 +604,13 @@ class Writer:
             if r.random() >= rate or (kind in ("ruled_out", "to_exclude") and not workup):
                 continue
             for c in pick(pool, 1):
-                test = r.choice(cat.conditions[c].get("rule_out", ["investigations"]))
+                test = language.pick(r, cat.conditions[c].get("rule_out", ["investigations"]))
                 low = max([2] + [rule.min_age for rule in cat._rules_of(c)])
                 draft.add(route, self._say(f"distractors.{key}", r, values,
                                            name=self._name(c, r), test=test,
                                            pastyear=values[f"year@{low}"],
                                            pastago=values[f"ago@{low}"],
-                                           parent=r.choice(("mother", "father", "brother",
+                                           parent=language.pick(r, ("mother", "father", "brother",
                                                             "sister"))), r=r)
                 out.append((cat.code_of(c, r), kind))
         if course.specialty in self.self_harm_specialties and course.age >= 12:
@@ -612,8 +631,8 @@ class Writer:
         related = [c for c in ("I48", "I50", "I25", "I63") if c in present]
         if related and self._absent("I10", present) and (
                 r.random() < cfg.related_cardiovascular_rate):
-            drug, atc, dose = _dose(r, r.choice(self.pop["cardiac_non_htn_drugs"][
-                r.choice(related)]))
+            drug, atc, dose = _dose(r, language.pick(r, self.pop["cardiac_non_htn_drugs"][
+                language.pick(r, related)]))
             meds.setdefault(drug, (atc, dose))
             out.append(("I10", "related_cardiovascular"))
 
@@ -656,18 +675,20 @@ class Writer:
         notes = []
         surname = language.load("language")["values"]["surname"]
         for day, (note_type, sections) in enumerate(draft.notes):
-            title = r.choice(STUDY_TITLES[study] if note_type == "neurophysiology_report"
-                             else NOTE_TITLES[note_type])
-            head = r.choice((f"{title}, {department}", f"{department}. {title}",
+            titles = (STUDY_TITLES[study] if note_type == "neurophysiology_report" else
+                      VISIT_TITLES if note_type == "progress_note" and not course.inpatient
+                      else NOTE_TITLES[note_type])
+            title = language.pick(r, titles)
+            head = language.pick(r, (f"{title}, {department}", f"{department}. {title}",
                              f"{title} ({department})", title,
-                             f"{title}, {department}, Dr {r.choice(surname)}"))
+                             f"{title}, {department}, Dr {language.pick(r, surname)}"))
             if note_type == "progress_note" and not any(sections.values()):
                 continue  # nothing happened worth a note that day
             lines = [head]
             for section, sentences in sections.items():
                 if not sentences:
                     continue
-                header = r.choice(self.headers[section])
+                header = language.pick(r, self.headers[section])
                 if note_type == "progress_note" and r.random() < 0.5:
                     header = f"Day {day + 1}"
                 lines.append(f"{header}: " + " ".join(sentences))
