@@ -52,6 +52,8 @@ INTAKE = ("admission_note", "triage_note", "neurophysiology_report", "operation_
 PRONOUNS = {True: ("he", "his", "himself"), False: ("she", "her", "herself")}
 NAMED = ("primary", "suspected", "listed", "narrative", "buried")
 LONG_COURSE_SENTENCES = 36
+SUSPECTED_FIRST = 0.6  # a ruled-out (or a confirmed) condition was first suspected at arrival
+CONFIRMED_BY_TEST = 0.4  # a true primary with a test that looks for it: the test confirms it
 FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
@@ -515,6 +517,14 @@ class Writer:
                 distractors.append((course.suspected, "suspected_outpatient"))
             draft.add("diagnosis", self._say("diagnosis_line", r, values,
                                              name=self._name(course.primary, r)), where="summary")
+            tests = [t for t in spec.get("rule_out", []) if not t.startswith("a normal")]
+            if tests and course.inpatient and r.random() < CONFIRMED_BY_TEST:
+                name = self._name(course.primary, r)
+                if r.random() < SUSPECTED_FIRST:
+                    draft.add("presentation", self._say("distractors.suspicion", r, values,
+                                                        name=name), where="intake")
+                draft.add("finding", self._say("distractors.confirmed", r, values, name=name,
+                                               test=language.pick(r, tests)), r=r)
         if course.event is None or course.primary != course.event[0]:
             if spec.get("drugs") and r.random() < 0.8:
                 drug, atc, dose = _dose(r, language.pick(r, spec["drugs"]))
@@ -613,6 +623,9 @@ class Writer:
                                            parent=language.pick(r, ("mother", "father", "brother",
                                                             "sister"))), r=r)
                 out.append((cat.code_of(c, r), kind))
+                if kind == "ruled_out" and r.random() < SUSPECTED_FIRST:
+                    draft.add("presentation", self._say("distractors.suspicion", r, values,
+                                                        name=self._name(c, r)), where="intake")
         if course.specialty in self.self_harm_specialties and course.age >= 12:
             attempt_now = course.intent in ("stated", "method_only")
             if r.random() < cfg.previous_attempt_rate * (2 if attempt_now else 1):
