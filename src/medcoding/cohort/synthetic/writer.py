@@ -124,7 +124,7 @@ class _Values:
         age = self.year - self.birth_year
         if "@" in key:  # year@N / ago@N: when the patient was at least N years old
             name, low = key.split("@")
-            low = min(int(low), age)
+            low = min(int(low) + 1, age)  # + 1: the calendar years overstate the age by up to one
             if name == "year":
                 return str(r.randint(self.birth_year + low, self.year))
             return str(r.randint(1, max(1, min(age - low, 40))))
