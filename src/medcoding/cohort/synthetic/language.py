@@ -225,7 +225,7 @@ def derived_forms(category: str) -> tuple[str, ...]:
         term = _lower_first(term)
         low = term.lower()
         if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
-                or low.startswith("encounter")
+                or low.startswith("encounter") or "history of" in low
                 or any(b in low for b in banned)):
             continue
         if term not in forms:

@@ -271,6 +271,7 @@ class Writer:
         self.filler_sections = self.lang["filler_sections"]
         self.pools: dict[tuple, tuple] = {}  # (specialty, inpatient, band, study) -> pools
         self.allowed: dict[tuple, list[str]] = {}  # (pool, age, male) -> allowed distractors
+        self.templates: dict[str, list[tuple]] = {}
         self.eeg = {c for spec in self.lang["eeg_categories"]
                     for c in icd10.range_categories(spec)}
         self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
@@ -321,11 +322,14 @@ class Writer:
         text = language.render(language.pick(r, self._templates(key)), r, values)
         return self._typo(text, r)
 
-    def _templates(self, key: str) -> list[str]:
-        node = self.lang
-        for part in key.split("."):
-            node = node[part]
-        return node
+    def _templates(self, key: str) -> list[tuple]:
+        """The compiled templates of ``key`` (``"distractors.negated"``), cached."""
+        if key not in self.templates:
+            node = self.lang
+            for part in key.split("."):
+                node = node[part]
+            self.templates[key] = [language.compile_template(t) for t in node]
+        return self.templates[key]
 
     def _typo(self, sentence: str, r: random.Random) -> str:
         if r.random() < self.cfg.sentence_typo_rate:
@@ -448,9 +452,10 @@ class Writer:
                           patient.male)
         # ---- vitals, BMI, drugs, labs, plan, filler
         if r.random() < 0.6 or (obese_shown and "E66" in present):
-            line = language.render(language.pick(r, self.lang["vitals"]), r, values)
+            line = language.render(language.pick(r, self._templates("vitals")), r, values)
             if obese_shown or (course.age >= 18 and r.random() < 0.35):
-                line += ", " + language.render(language.pick(r, self.lang["bmi_line"]), r, values)
+                line += ", " + language.render(language.pick(r, self._templates("bmi_line")), r,
+                                               values)
             draft.add("vitals", line + ".", where="intake")
         neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else "neutral_drugs"]
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
