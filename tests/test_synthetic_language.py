@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 
 from medcoding import icd10
@@ -60,3 +61,18 @@ def test_surface_form_bank_is_lower_case_and_covers_every_way_of_naming():
     assert all(p == p.lower() for phrases in bank.values() for p in phrases)
     full = language.surface_forms()
     assert len(full) > 1400 and "I10" in full and "T39" in full
+
+
+def test_derived_forms_read_as_running_text():
+    from medcoding.cohort.synthetic.population import drawable_categories
+
+    inverted = re.compile(r"^[A-Za-z]+, ")  # "sclerosis, multiple", "fracture, forearm"
+    awkward = re.compile(r"\b(other|specified|unspecified)\b|^of |, of\b", re.I)
+    for category in drawable_categories():
+        forms = language.derived_forms(category)
+        titles = [language._clean(t).lower() for t in language.titles(category)]
+        if len(forms) == 1 and forms[0].lower() in titles:
+            continue  # nothing better than the title: it stays the only form
+        for form in forms:
+            assert not inverted.search(form) and not awkward.search(form), (category, form)
+    assert "multiple sclerosis" in language.derived_forms("G35")

@@ -133,3 +133,104 @@ def test_school_grades_follow_the_childs_age():
     assert all(index == max(0, min(len(grades) - 1, age - 7)) for age, index in seen), seen
     psychiatry = courses[courses["specialty"] == "child_and_adolescent_psychiatry"]
     assert len(psychiatry) > 0 and psychiatry["age"].between(5, 17).all()
+
+
+# ---------------------------------------------------------------- what a clinician reading notices
+def _sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.?])\s+|\n", text)
+
+
+def _course_facts() -> pd.DataFrame:
+    c = cohort()
+    courses = c.courses.set_index("course_id")
+    courses["year"] = pd.to_datetime(courses["start_date"]).dt.year
+    return courses
+
+
+def test_current_conditions_are_not_written_as_history():
+    c = cohort()
+    past = set(c.distractors.loc[c.distractors["kind"].isin(
+        ["past_history", "previous_attempt"]), "course_id"])
+    allowed = re.compile(r"\b(no|family) history of\b|history of present illness", re.I)
+    wrong = [s for course, text in texts().items() if course not in past
+             for s in _sentences(text) if "history of" in s.lower() and not allowed.search(s)]
+    assert not wrong, wrong[:5]
+
+
+def test_a_test_negates_only_what_it_looks_for():
+    from medcoding.cohort.synthetic.config import SyntheticConfig
+    from medcoding.cohort.synthetic.population import catalogue
+
+    conditions = catalogue(SyntheticConfig()).conditions
+    tests = {t.lower(): [c for c, s in conditions.items() if t in s.get("rule_out", [])]
+             for s in conditions.values() for t in s.get("rule_out", [])}
+    pattern = re.compile(r"(" + "|".join(re.escape(t) for t in tests) +
+                         r")(?: without (?:signs of )?|: no (?:evidence|signs) of )([^.]+)\.", re.I)
+    seen = 0
+    for text in texts():
+        for test, named in pattern.findall(text):
+            seen += 1
+            others = [c for c in conditions if c not in tests[test.lower()]]
+            assert not any(_named(c, named) for c in others), (test, named)
+    assert seen > 20
+
+
+def test_routine_sentences_stay_in_their_sections():
+    headers = language.load("language")["sections"]
+    medication = tuple(headers["medication"] + headers["medication_prior"])
+    exam = re.compile(r"\b(Neurologically|Neuro|GCS|Lungs|Pulm|Abdomen|Abd|Heart|Cor)\b:?")
+    lines = [line for text in texts() for line in text.split("\n")
+             if line.startswith(tuple(f"{h}: " for h in medication))]
+    assert len(lines) > 500
+    assert not [line for line in lines if exam.search(line)][:5]
+    ophthalmology = texts()[cohort().courses.loc[
+        cohort().courses["specialty"] == "ophthalmology", "course_id"]]
+    assert len(ophthalmology) > 20
+    assert not ophthalmology.str.contains(
+        r"incision|weight-bearing|laparoscop|\bdrain\b|lithotomy", case=False).any()
+
+
+def test_partner_words_follow_the_patients_sex():
+    courses = _course_facts()
+    for sex, wrong in (("M", r"\b(?:husband|boyfriend)\b"), ("F", r"\b(?:wife|girlfriend)\b")):
+        ids = courses.index[courses["sex"] == sex]
+        found = texts()[texts().index.isin(ids)].str.contains(wrong, case=False)
+        assert found.sum() == 0, texts()[found[found].index].head(2).tolist()
+    men = texts()[texts().index.isin(courses.index[courses["sex"] == "M"])]
+    assert men.str.contains(r"\bwife\b").sum() > 20
+
+
+def test_onset_years_only_for_chronic_conditions_and_past_events_at_a_possible_age():
+    from medcoding.cohort.synthetic.config import SyntheticConfig
+    from medcoding.cohort.synthetic.population import catalogue
+
+    chronic = catalogue(SyntheticConfig()).chronic_set
+    truth = cohort().truth
+    acute = truth[~truth["is_primary"] & ~truth["code"].str[:3].isin(chronic)]
+    acute = acute.groupby("course_id")["code"].agg(lambda s: {c[:3] for c in s})
+    courses = _course_facts()
+    since = 0
+    for course, text in texts().items():
+        birth = courses.loc[course, "year"] - courses.loc[course, "age"]
+        for sentence in _sentences(text):
+            if re.search(r"\bsince (19|20)\d\d\b", sentence):
+                since += 1
+                assert not any(_named(c, sentence) for c in acute.get(course, ())), sentence
+            for year in re.findall(r"(?:attempts?|self-harm) in ((?:19|20)\d\d)", sentence):
+                assert int(year) - birth >= 9, (sentence, courses.loc[course, "age"])
+            for ago in re.findall(r"(?:attempts?|self-harm) (\d+) years ago", sentence):
+                assert courses.loc[course, "age"] - int(ago) >= 10, sentence
+            for year in re.findall(r"gastric bypass in ((?:19|20)\d\d)", sentence):
+                assert int(year) - birth >= 17, sentence
+    assert since > 50
+
+
+def test_neurophysiology_reports_are_named_after_the_study_the_diagnosis_needs():
+    c = cohort()
+    reports = c.notes[c.notes["note_type"] == "neurophysiology_report"].merge(
+        c.truth[c.truth["is_primary"]][["course_id", "code"]])
+    assert len(reports) > 20
+    eeg = reports["text"].str.contains(r"\bEEG\b|Electroencephalography")
+    epilepsy = reports["code"].str[:3].isin(["G40", "G41"])
+    assert eeg[epilepsy].all() and not eeg[reports["code"].str[:3].isin(["G56", "G62"])].any()
+    assert not reports.loc[eeg, "text"].str.contains("nerve conduction", case=False).any()

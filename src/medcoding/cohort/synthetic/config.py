@@ -106,11 +106,11 @@ class SyntheticConfig:
     buried_diabetes_rate: float = 0.25
     filler_median: float = 14.0
     filler_sigma: float = 0.8
-    negation_rate: float = 0.6
-    ruled_out_rate: float = 0.15
-    to_exclude_rate: float = 0.15
-    family_history_rate: float = 0.3
-    past_history_rate: float = 0.25
+    negation_rate: float = 0.75
+    ruled_out_rate: float = 0.25
+    to_exclude_rate: float = 0.25
+    family_history_rate: float = 0.4
+    past_history_rate: float = 0.4
     bypass_no_weight_rate: float = 0.02
     related_cardiovascular_rate: float = 0.6
     previous_attempt_rate: float = 0.15

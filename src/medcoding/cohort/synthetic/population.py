@@ -40,6 +40,7 @@ SECONDARY_TAIL = "D50-N99,R00-R99,S00-T35"  # no tropical infections beside a co
 PSYCHIATRY = ("adult_psychiatry", "child_and_adolescent_psychiatry")
 
 
+@functools.cache
 def group(category: str) -> str:
     """Categories that exclude each other in one course share a group (one diabetes type,
     one hypertensive disease, one external cause)."""
@@ -65,6 +66,8 @@ class Specialty:
     pressure: float
     mentions_chronic: float
     comorbidity: dict[str, float]
+    filler: tuple[str, ...] | None  # routine-sentence pools when not the style's
+    inpatient: float | None  # share of inpatient courses when not the default (planned 0.45)
     primaries: tuple[str, ...]  # head then tail
     primary_cum: tuple[float, ...]
     head: dict[str, float]  # head primaries and their weights
@@ -180,6 +183,8 @@ class Catalogue:
                 burden=s["burden"], certainty=s["certainty"], planned=s["planned"],
                 style=s["style"], length=s["length"], pressure=s["pressure"],
                 mentions_chronic=s["mentions_chronic"], comorbidity=s.get("comorbidity", {}),
+                filler=tuple(s["filler"]) if "filler" in s else None,
+                inpatient=s.get("inpatient"),
                 primaries=tuple(head + tail), primary_cum=cum, head=dict(s["primaries"])))
         self.names = [s.name for s in self.specialties]
         self.any_head = {c for s in self.specialties for c in s.head}
@@ -380,7 +385,8 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
     present = [c for c, onset in patient.onsets.items() if onset <= age_f]
     s_index = _specialty(cat, r, age_f, male, present)
     s = cat.specialties[s_index]
-    inpatient = r.random() < (0.45 if s.planned else 0.8)
+    inpatient = r.random() < (s.inpatient if s.inpatient is not None else
+                              0.45 if s.planned else 0.8)
     course = Course(number, day, int(age_f), s_index, r.choice(s.departments), inpatient,
                     "disease", "")
     if r.random() < cfg.z_only_rate:

@@ -21,9 +21,11 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from medcoding import icd10
 from medcoding.cohort.synthetic import language
 from medcoding.cohort.synthetic.population import (
     EPOCH,
+    PSYCHIATRY,
     Catalogue,
     Course,
     Patient,
@@ -39,16 +41,47 @@ NOTE_TITLES = {
     "progress_note": ("Progress note", "Daily note", "Ward round note", "Continuation note"),
     "operation_note": ("Operation note", "OPERATION NOTE", "Operative report", "Surgical note"),
     "triage_note": ("Triage note", "ED triage", "Emergency department note", "Triage"),
-    "neurophysiology_report": ("EEG report", "EMG report", "Neurophysiology report",
-                               "Nerve conduction study"),
+}
+VISIT_TITLES = ("Outpatient note", "Visit note", "Clinic note", "Outpatient visit")  # not a ward
+STUDY_TITLES = {  # the neurophysiology report is named after the study it reports
+    "eeg": ("EEG report", "EEG", "Electroencephalography", "Neurophysiology report (EEG)"),
+    "emg": ("EMG report", "Nerve conduction study", "EMG and nerve conduction studies",
+            "Neurophysiology report (EMG/NCS)"),
 }
 INTAKE = ("admission_note", "triage_note", "neurophysiology_report", "operation_note")
 PRONOUNS = {True: ("he", "his", "himself"), False: ("she", "her", "herself")}
 NAMED = ("primary", "suspected", "listed", "narrative", "buried")
 LONG_COURSE_SENTENCES = 36
+SUSPECTED_FIRST = 0.6  # a ruled-out (or a confirmed) condition was first suspected at arrival
+CONFIRMED_BY_TEST = 0.4  # a true primary with a test that looks for it: the test confirms it
 FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
-                "weight", "height", "ef", "grade", "Year", "Ago", "Age", "Person")
+                "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
+                "Stay")  # slots whose value is the course's own: rendered per course
+BANDS = ((18, "child"), (75, "adult"), (200, "old"))
+# words for the people around the patient, by age band and sex (a man's partner is not "husband")
+_CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents"),
+          "home": ("the parents' home", "the family home")}
+_ADULT_KIN = ("mother", "brother", "sister", "friend", "son", "daughter")
+_OLD_KIN = ("daughter", "son", "neighbour")
+KIN = {
+    ("child", True): _CHILD, ("child", False): _CHILD,
+    ("adult", True): {"spouse": ("wife", "partner", "girlfriend"), "kin": _ADULT_KIN,
+                      "home": ("own home", "a rehabilitation unit")},
+    ("adult", False): {"spouse": ("husband", "partner", "boyfriend"), "kin": _ADULT_KIN,
+                       "home": ("own home", "a rehabilitation unit")},
+    ("old", True): {"spouse": ("wife", "partner"), "kin": _OLD_KIN,
+                    "home": ("own home", "a nursing home", "a rehabilitation unit",
+                             "his daughter's home")},
+    ("old", False): {"spouse": ("husband", "partner"), "kin": _OLD_KIN,
+                     "home": ("own home", "a nursing home", "a rehabilitation unit",
+                              "her daughter's home")},
+}
+
+
+def band(age: int) -> str:
+    """``child`` (under 18), ``adult`` (18-74) or ``old`` (75 and over)."""
+    return next(name for limit, name in BANDS if age < limit)
 
 
 @dataclass
@@ -73,15 +106,28 @@ class _Values:
     year: int
     extra: dict = field(default_factory=dict)
 
+    choices: dict = field(default_factory=dict)
+
     def __getitem__(self, key: str):
         if key in self.extra:
             return self.extra[key]
         if key in self.fixed:
             return self.fixed[key]
         r = self.r
+        if key in self.choices:
+            options = self.choices[key]
+            return options[int(r.random() * len(options))]
         if key == "n":
             return str(r.randint(2, 9))
+        if key == "day":  # the days of a gestational week (40+3)
+            return str(int(r.random() * 7))
         age = self.year - self.birth_year
+        if "@" in key:  # year@N / ago@N: when the patient was at least N years old
+            name, low = key.split("@")
+            low = min(int(low) + 1, age)  # + 1: the calendar years overstate the age by up to one
+            if name == "year":
+                return str(r.randint(self.birth_year + low, self.year))
+            return str(r.randint(1, max(1, min(age - low, 40))))
         if key == "year":  # after birth (past early childhood for adults), before the course
             return str(r.randint(min(self.birth_year + 1 + min(15, age // 2), self.year),
                                  self.year))
@@ -107,15 +153,17 @@ class _Values:
         if key == "grade":  # the school grade the age gives (first grade at 7, the last at 16)
             grades, years = pools["grade"], int(self.fixed.get("age", age))
             return grades[max(0, min(len(grades) - 1, years - 7))]
-        return r.choice(pools[key])
+        return language.pick(r, pools[key])
 
 
 class _Draft:
     """Notes being written: ordered notes, each an ordered mapping of section -> sentences."""
 
-    def __init__(self, style: dict, r: random.Random):
+    def __init__(self, style: dict, r: random.Random, operated: bool = True):
         notes = []
         for note_type, chance in style["notes"].items():
+            if note_type == "operation_note" and not operated:
+                continue  # no operation for an outpatient or a diagnosis still in doubt
             if note_type == "progress_note":
                 count = int(chance) + (r.random() < chance - int(chance))
                 notes += [note_type] * count
@@ -200,7 +248,7 @@ def _evidence(cat: Catalogue, r: random.Random, code: str, specialty: Specialty,
 
 
 def _dose(r: random.Random, drug: list) -> tuple[str, str, str]:
-    return drug[0], drug[1], r.choice(drug[2])
+    return drug[0], drug[1], language.pick(r, drug[2])
 
 
 class Writer:
@@ -213,29 +261,57 @@ class Writer:
         self.pop = language.load("population")
         self.styles = self.lang["styles"]
         self.headers = self.lang["sections"]
-        self.negatable = [c for c, s in cat.conditions.items() if s.get("negatable")]
+        negatable = [c for c, s in cat.conditions.items() if s.get("negatable")]
+        self.negatable_known = [c for c in negatable if c in cat.chronic_set]
+        self.negatable = [c for c in negatable if c not in cat.chronic_set]
         self.rule_out = [c for c, s in cat.conditions.items() if s.get("rule_out")]
         self.family = [c for c, s in cat.conditions.items() if s.get("family")]
         self.past = [c for c, s in cat.conditions.items() if s.get("past")]
         self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
-        self.filler_pools = {name: [t for p in style["filler"] for t in self.filler[p]]
-                             for name, style in self.styles.items()}
+        self.filler_sections = self.lang["filler_sections"]
+        self.pools: dict[tuple, tuple] = {}  # (specialty, inpatient, band, study) -> pools
+        self.allowed: dict[tuple, list[str]] = {}  # (pool, age, male) -> allowed distractors
+        self.templates: dict[str, list[tuple]] = {}
+        self.eeg = {c for spec in self.lang["eeg_categories"]
+                    for c in icd10.range_categories(spec)}
         self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
         self.external_of_drug = {m[3]: m[1] for m in cat.self_harm_methods if m[3]}
 
     def _prerender(self, template: str) -> tuple:
         """A filler template: ``("live", compiled)`` when it needs the course's values (years,
-        vitals), else ``("fixed", {male: variants})``, rendered once (fast to draw from)."""
+        vitals), else ``("fixed", {(male, band): variants})``, rendered once (fast to draw
+        from)."""
         compiled = language.compile_template(template)
         if any(f"{{${name}" in template for name in COURSE_SLOTS):
             return ("live", compiled)
         r = random.Random(template)
         variants = {}
-        for male in (False, True):
+        for (age_band, male), words in KIN.items():
             he, his, himself = PRONOUNS[male]
-            values = _Values(r, {"pron": he, "poss": his, "selfhim": himself}, 1950, 2010)
-            variants[male] = [language.render(compiled, r, values) for _ in range(FILLER_VARIANTS)]
+            values = _Values(r, {"pron": he, "poss": his, "selfhim": himself}, 1950, 2010,
+                             choices=words)
+            variants[male, age_band] = [language.render(compiled, r, values)
+                                        for _ in range(FILLER_VARIANTS)]
         return ("fixed", variants)
+
+    def _pools(self, s: Specialty, style: dict, inpatient: bool, age_band: str,
+               study: str) -> tuple:
+        """The routine-sentence pools of a course: ``((pool, templates), ...)``; outpatients
+        get clinic sentences instead of ward ones, children family ones instead of social."""
+        key = (s.name, inpatient, age_band, study)
+        if key not in self.pools:
+            names = []
+            for name in s.filler or style["filler"]:
+                if name == "neurophysiology":
+                    name = study
+                elif name in ("ward", "psychiatric_ward") and not inpatient:
+                    name = "clinic"
+                elif name == "social" and age_band == "child":
+                    name = "family"
+                if name not in names:
+                    names.append(name)
+            self.pools[key] = tuple((name, self.filler[name]) for name in names)
+        return self.pools[key]
 
     # ------------------------------------------------------------------ helpers
     def _name(self, code: str, r: random.Random) -> str:
@@ -243,14 +319,17 @@ class Writer:
 
     def _say(self, key: str, r: random.Random, values: _Values, **extra) -> str:
         values.extra = extra
-        text = language.render(r.choice(self._templates(key)), r, values)
+        text = language.render(language.pick(r, self._templates(key)), r, values)
         return self._typo(text, r)
 
-    def _templates(self, key: str) -> list[str]:
-        node = self.lang
-        for part in key.split("."):
-            node = node[part]
-        return node
+    def _templates(self, key: str) -> list[tuple]:
+        """The compiled templates of ``key`` (``"distractors.negated"``), cached."""
+        if key not in self.templates:
+            node = self.lang
+            for part in key.split("."):
+                node = node[part]
+            self.templates[key] = [language.compile_template(t) for t in node]
+        return self.templates[key]
 
     def _typo(self, sentence: str, r: random.Random) -> str:
         if r.random() < self.cfg.sentence_typo_rate:
@@ -263,7 +342,7 @@ class Writer:
         cat = self.cat
         s = cat.specialties[course.specialty]
         style = self.styles[s.style]
-        draft = _Draft(style, r)
+        draft = _Draft(style, r, operated=not course.uncertain and course.suspected is None)
         year = (EPOCH + dt.timedelta(days=course.day)).year
         he, his, himself = PRONOUNS[patient.male]
         person = (("boy" if patient.male else "girl") if course.age < 18
@@ -292,15 +371,21 @@ class Writer:
                  "age": str(course.age)}
         fixed.update(_vitals(patient, course, present if obese_shown or "E66" not in present
                              else present - {"E66"}, r, obese_shown))
-        values = _Values(r, fixed, patient.birth_year(), year)
+        age_band = band(course.age)
+        choices = {**KIN[age_band, patient.male],
+                   "stay": ("stay", "admission") if course.inpatient else ("visit", "course")}
+        birth_year = patient.birth_year()
+        fixed["home"] = language.pick(r, choices["home"])  # where this patient goes home to
+        values = _Values(r, fixed, birth_year, year, choices=choices)
 
         # ---- the primary
         primary_evidence = "suspected" if course.uncertain and course.inpatient else "primary"
         truth.append((course.primary, True, primary_evidence))
         self._primary(course, s, draft, r, values, distractors, meds, labs)
         # ---- secondaries
-        listed = []
+        listed: dict[bool, list[str]] = {True: [], False: []}  # chronic?, names
         buried = []
+        chronic = set(course.chronic)
         for code in course.chronic + course.acute:
             kind = evidence[code]
             truth.append((code, False, kind))
@@ -308,19 +393,29 @@ class Writer:
             spec = cat.conditions.get(category, {})
             if kind == "undocumented" or (course.event and code in course.event[:2]):
                 continue
+            drug = None
             if kind in ("listed", "narrative", "buried"):
                 if spec.get("drugs") and r.random() < 0.7:
-                    drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                    drug, atc, dose = _dose(r, language.pick(r, spec["drugs"]))
                     meds.setdefault(drug, (atc, dose))
                 if r.random() < 0.7:
                     self._labs(code, spec, r, labs)
+            is_chronic = code in chronic
+            if is_chronic and kind in ("narrative", "buried"):
+                onset = min(birth_year + int(patient.onsets.get(category, 0)), year - 1)
+                onset = max(onset, birth_year + 1) if year - birth_year >= 2 else year
+                extra = {"onset": str(onset), "onsetago": str(max(1, year - onset))}
+            else:
+                extra = {"drug": drug or "the usual treatment"}
             if kind == "listed":
-                listed.append(self._name(code, r))
+                listed[is_chronic].append(self._name(code, r))
             elif kind == "narrative":
-                draft.add("narrative", self._say("narrative", r, values,
-                                                 name=self._name(code, r)), r=r)
+                key = "narrative" if is_chronic else "narrative_acute"
+                draft.add(key, self._say(key, r, values, name=self._name(code, r), **extra),
+                          r=r)
             elif kind == "buried":
-                buried.append(self._say("buried", r, values, name=self._name(code, r)))
+                key = "buried" if is_chronic else "buried_acute"
+                buried.append(self._say(key, r, values, name=self._name(code, r), **extra))
                 if category in ("E10", "E11"):
                     for template in r.sample(self.lang["generic_diabetes"], 4):
                         draft.add("narrative", self._typo(language.render(template, r, values),
@@ -331,44 +426,60 @@ class Writer:
             elif kind == "lab":
                 self._labs(code, spec, r, labs)
             elif kind == "finding":
-                drug = r.choice(spec["drugs"]) if spec.get("drugs") else None
+                drug = language.pick(r, spec["drugs"]) if spec.get("drugs") else None
                 if drug is not None:
                     name, atc, dose = _dose(r, drug)
                     meds[name] = (atc, dose)
                 values.extra = {"drug": drug[0] if drug else "treatment"}
-                template = r.choice(spec["finding"])
-                draft.add("finding", self._typo(language.render(template, r, values), r), r=r)
-        for i in range(0, len(listed), 4):
-            chunk = listed[i:i + 4]
-            draft.add("listed", self._say("listed", r, values, names=language.join_names(chunk)),
-                      where="intake" if r.random() < 0.6 else "summary")
+                template = language.pick(r, spec["finding"])
+                route = "social_finding" if spec.get("finding_section") == "social" else "finding"
+                draft.add(route, self._typo(language.render(template, r, values), r), r=r)
+        for is_chronic, names in listed.items():
+            key = "listed" if is_chronic else "listed_acute"
+            for i in range(0, len(names), 4):
+                chunk = language.join_names(names[i:i + 4])
+                where = "intake" if is_chronic and r.random() < 0.6 else "summary"
+                draft.add(key, self._say(key, r, values, names=chunk), where=where)
+        # ---- smoking status of a non-dependent adult (none written for a dependent one)
+        if course.age >= 15 and "F17" not in present and r.random() < 0.5:
+            former = course.age >= 25 and r.random() < 0.3
+            draft.add("social_finding", self._say(
+                "smoking.former" if former else "smoking.never", r, values), r=r)
+            if former:
+                distractors.append(("F17.2", "past_history"))
         # ---- distractors
-        self._distractors(course, s, draft, r, values, present, distractors, meds)
+        self._distractors(course, s, draft, r, values, present, distractors, meds,
+                          patient.male)
         # ---- vitals, BMI, drugs, labs, plan, filler
         if r.random() < 0.6 or (obese_shown and "E66" in present):
-            line = language.render(r.choice(self.lang["vitals"]), r, values)
+            line = language.render(language.pick(r, self._templates("vitals")), r, values)
             if obese_shown or (course.age >= 18 and r.random() < 0.35):
-                line += ", " + language.render(r.choice(self.lang["bmi_line"]), r, values)
+                line += ", " + language.render(language.pick(r, self._templates("bmi_line")), r,
+                                               values)
             draft.add("vitals", line + ".", where="intake")
-        for drug, atc, dose in (_dose(r, d) for d in r.sample(
-                self.pop["neutral_drugs"], r.randint(0, 3))):
+        neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else "neutral_drugs"]
+        for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
             meds.setdefault(drug, (atc, dose))
         for test, low, high, unit in r.sample(self.pop["routine_labs"], r.randint(3, 7)):
             labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
         if meds and r.random() < 0.9:
             items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
-            draft.add("medication", r.choice(("", "Continue ")) + ", ".join(items) + ".",
+            draft.add("medication", language.pick(r, ("", "Continue ")) + ", ".join(items) + ".",
                       where="summary")
         if labs and r.random() < 0.5:
             shown = r.sample(list(labs.items()), min(len(labs), r.randint(2, 5)))
             draft.add("finding", ", ".join(f"{t} {v:g}" for t, (v, _) in shown) + ".",
                       where="any", r=r)
-        draft.add("plan", self._say("plan", r, values), where="summary")
-        self._filler(s, style, draft, r, values, bool(buried))
+        draft.add("plan", self._say("plan" if course.inpatient else "plan_outpatient", r, values),
+                  where="summary")
+        study = "eeg" if course.primary[:3] in self.eeg else "emg"
+        self._filler(s, style, draft, r, values, bool(buried),
+                     self._pools(s, style, course.inpatient, age_band, study),
+                     (patient.male, age_band))
         for sentence in buried:
             lines = max(draft.sections(), key=len)
             lines.insert(len(lines) // 2, sentence)
-        notes = self._render(draft, course, r)
+        notes = self._render(draft, course, r, study)
         chars = sum(len(text) for _, text in notes)
         return Record(notes, [(d, atc) for d, (atc, _) in meds.items()],
                       [(t, v, u) for t, (v, u) in labs.items()], truth, distractors, chars)
@@ -399,7 +510,9 @@ class Writer:
             distractors += [(c, "differential") for c in course.differentials]
         else:
             planned = s.planned or not course.inpatient
-            key = "presentation.planned" if planned else "presentation.acute"
+            key = ("presentation.obstetric" if s.style == "obstetric" else
+                   "presentation.planned" if planned else "presentation.chronic"
+                   if course.primary[:3] in cat.chronic_set else "presentation.acute")
             draft.add("presentation", self._say(key, r, values, name=self._name(course.primary, r)),
                       where="intake")
             if course.suspected is not None:
@@ -409,9 +522,17 @@ class Writer:
                 distractors.append((course.suspected, "suspected_outpatient"))
             draft.add("diagnosis", self._say("diagnosis_line", r, values,
                                              name=self._name(course.primary, r)), where="summary")
+            tests = [t for t in spec.get("rule_out", []) if not t.startswith("a normal")]
+            if tests and course.inpatient and r.random() < CONFIRMED_BY_TEST:
+                name = self._name(course.primary, r)
+                if r.random() < SUSPECTED_FIRST:
+                    draft.add("presentation", self._say("distractors.suspicion", r, values,
+                                                        name=name), where="intake")
+                draft.add("finding", self._say("distractors.confirmed", r, values, name=name,
+                                               test=language.pick(r, tests)), r=r)
         if course.event is None or course.primary != course.event[0]:
             if spec.get("drugs") and r.random() < 0.8:
-                drug, atc, dose = _dose(r, r.choice(spec["drugs"]))
+                drug, atc, dose = _dose(r, language.pick(r, spec["drugs"]))
                 meds.setdefault(drug, (atc, dose))
             self._labs(course.primary, spec, r, labs)
 
@@ -420,7 +541,7 @@ class Writer:
         injury, external, method, drug = course.event
         method = method.replace("{n}", str(r.randint(8, 60)))
         method = method.replace("herself/himself", values["selfhim"])
-        intent = r.choice(self.pop["intent"]).replace("her/his", values["poss"]).replace(
+        intent = language.pick(r, self.pop["intent"]).replace("her/his", values["poss"]).replace(
             "she/he", values["pron"])
         if course.intent == "stated":
             draft.add("presentation", self._say("self_harm_named", r, values, method=method,
@@ -455,25 +576,38 @@ class Writer:
         return category not in present and group(category) not in present
 
     def _distractors(self, course: Course, s: Specialty, draft: _Draft, r: random.Random,
-                     values: _Values, present: set[str], out: list, meds: dict) -> None:
+                     values: _Values, present: set[str], out: list, meds: dict,
+                     male: bool) -> None:
         cfg, cat = self.cfg, self.cat
         adult = course.age >= 18
 
         def pick(pool: list[str], k: int) -> list[str]:
-            options = [c for c in pool if self._absent(c, present)
-                       and cat.allowed(c, course.age, s.sexes != "F")]
+            key = (id(pool), course.age, male)
+            if key not in self.allowed:
+                self.allowed[key] = [c for c in pool if cat.allowed(c, course.age, male)]
+            options = [c for c in self.allowed[key] if self._absent(c, present)]
             chosen = r.sample(options, min(k, len(options)))
             present.update(chosen)
             return chosen
 
-        if r.random() < cfg.negation_rate:
-            chosen = pick(self.negatable, 1 + int(r.random() * 2.2))
+        workup = self.styles[s.style].get("workup", False)  # a medical work-up of the patient
+        if r.random() < cfg.negation_rate and (workup or r.random() < 0.3):
+            # chronic conditions are "not known"; acute ones have no signs, or a test shows
+            # none (one condition, the test that looks for it)
+            known = not workup or r.random() < 0.4
+            chosen = pick(self.negatable_known if known else self.negatable,
+                          1 + int(r.random() * 2.2))
             if chosen:
                 names = language.join_names([self._name(c, r) for c in chosen], "or")
-                tests = [t for c in chosen for t in cat.conditions[c].get("rule_out", [])]
-                draft.add("negation", self._say("distractors.negated", r, values, names=names,
-                                                test=r.choice(tests) if tests else "Examination"),
-                          r=r)
+                tests = cat.conditions[chosen[0]].get("rule_out", [])
+                if known:
+                    key, route = "distractors.negated_known", "negation_known"
+                elif len(chosen) == 1 and tests and r.random() < 0.5:
+                    key, route = "distractors.negated_test", "negation"
+                else:
+                    key, route = "distractors.negated", "negation"
+                draft.add(route, self._say(key, r, values, names=names,
+                                           test=language.pick(r, tests) if tests else ""), r=r)
                 out += [(cat.code_of(c, r), "negated") for c in chosen]
         for kind, rate, pool, route, key in (
                 ("ruled_out", cfg.ruled_out_rate, self.rule_out, "negation", "ruled_out"),
@@ -482,15 +616,21 @@ class Writer:
                  "family_history"),
                 ("past_history", cfg.past_history_rate, self.past, "history_mention",
                  "past_history")):
-            if r.random() >= rate:
+            if r.random() >= rate or (kind in ("ruled_out", "to_exclude") and not workup):
                 continue
             for c in pick(pool, 1):
-                test = r.choice(cat.conditions[c].get("rule_out", ["investigations"]))
+                test = language.pick(r, cat.conditions[c].get("rule_out", ["investigations"]))
+                low = max([2] + [rule.min_age for rule in cat._rules_of(c)])
                 draft.add(route, self._say(f"distractors.{key}", r, values,
                                            name=self._name(c, r), test=test,
-                                           parent=r.choice(("mother", "father", "brother",
+                                           pastyear=values[f"year@{low}"],
+                                           pastago=values[f"ago@{low}"],
+                                           parent=language.pick(r, ("mother", "father", "brother",
                                                             "sister"))), r=r)
                 out.append((cat.code_of(c, r), kind))
+                if kind == "ruled_out" and r.random() < SUSPECTED_FIRST:
+                    draft.add("presentation", self._say("distractors.suspicion", r, values,
+                                                        name=self._name(c, r)), where="intake")
         if course.specialty in self.self_harm_specialties and course.age >= 12:
             attempt_now = course.intent in ("stated", "method_only")
             if r.random() < cfg.previous_attempt_rate * (2 if attempt_now else 1):
@@ -509,48 +649,64 @@ class Writer:
         related = [c for c in ("I48", "I50", "I25", "I63") if c in present]
         if related and self._absent("I10", present) and (
                 r.random() < cfg.related_cardiovascular_rate):
-            drug, atc, dose = _dose(r, r.choice(self.pop["cardiac_non_htn_drugs"][
-                r.choice(related)]))
+            drug, atc, dose = _dose(r, language.pick(r, self.pop["cardiac_non_htn_drugs"][
+                language.pick(r, related)]))
             meds.setdefault(drug, (atc, dose))
             out.append(("I10", "related_cardiovascular"))
 
     # ------------------------------------------------------------------ filler and text
     def _filler(self, s: Specialty, style: dict, draft: _Draft, r: random.Random,
-                values: _Values, long: bool) -> None:
+                values: _Values, long: bool, pools: tuple, variant: tuple) -> None:
+        """Routine sentences, each into a section its pool belongs in (``filler_sections``);
+        a pool with no such section in this course's notes writes nothing."""
         mean = math.log(max(1.0, self.cfg.filler_median * style["length"] * s.length))
         count = int(r.lognormvariate(mean, self.cfg.filler_sigma))
         if long:
             count = max(count, LONG_COURSE_SENTENCES)
-        pool = self.filler_pools[s.style]
+        targets, pool = [], []
+        for name, templates in pools:
+            wanted = self.filler_sections[name]
+            lines = [sections[section] for _, sections in draft.notes for section in wanted
+                     if section in sections]
+            if lines:
+                targets.append(lines)
+                pool += [(len(targets) - 1, kind, t) for kind, t in templates]
+        if not pool:
+            return
+        if not long:  # a short course does not say the same routine thing twice
+            count = min(count, len(pool))
         chosen = r.sample(pool, min(count, len(pool)))
         chosen += [pool[int(r.random() * len(pool))] for _ in range(count - len(chosen))]
-        sections = draft.sections()
         values.extra = {}
-        male = values.fixed["pron"] == "he"
-        for kind, template in chosen:
+        for target, kind, template in chosen:
             if kind == "live":
                 sentence = language.render(template, r, values)
             else:
-                options = template[male]
+                options = template[variant]
                 sentence = options[int(r.random() * len(options))]
-            sections[int(r.random() * len(sections))].append(self._typo(sentence, r))
+            lines = targets[target]
+            lines[int(r.random() * len(lines))].append(self._typo(sentence, r))
 
-    def _render(self, draft: _Draft, course: Course, r: random.Random) -> list[tuple[str, str]]:
+    def _render(self, draft: _Draft, course: Course, r: random.Random,
+                study: str) -> list[tuple[str, str]]:
         department = course.department
         notes = []
         surname = language.load("language")["values"]["surname"]
         for day, (note_type, sections) in enumerate(draft.notes):
-            title = r.choice(NOTE_TITLES[note_type])
-            head = r.choice((f"{title}, {department}", f"{department}. {title}",
+            titles = (STUDY_TITLES[study] if note_type == "neurophysiology_report" else
+                      VISIT_TITLES if note_type == "progress_note" and not course.inpatient
+                      else NOTE_TITLES[note_type])
+            title = language.pick(r, titles)
+            head = language.pick(r, (f"{title}, {department}", f"{department}. {title}",
                              f"{title} ({department})", title,
-                             f"{title}, {department}, Dr {r.choice(surname)}"))
+                             f"{title}, {department}, Dr {language.pick(r, surname)}"))
             if note_type == "progress_note" and not any(sections.values()):
                 continue  # nothing happened worth a note that day
             lines = [head]
             for section, sentences in sections.items():
                 if not sentences:
                     continue
-                header = r.choice(self.headers[section])
+                header = language.pick(r, self.headers[section])
                 if note_type == "progress_note" and r.random() < 0.5:
                     header = f"Day {day + 1}"
                 lines.append(f"{header}: " + " ".join(sentences))
