@@ -11,13 +11,14 @@ the highest score over the range's labels is at least ``t``. The study swept X60
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from medcoding import icd10
 from medcoding.analysis.inputs import AnalysisInputs
-from medcoding.cohort.contract import EVIDENCE_LEVELS
+from medcoding.cohort.contract import EVIDENCE_IMPLIED, EVIDENCE_LEVELS, EVIDENCE_NAMED
 
 DEFAULT_RANGES = ("X60-X84", "E66", "I10-I15")
 DEFAULT_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01)
@@ -268,3 +269,126 @@ def review_sheet(
     for column in ("genuine", "evidence", "comment"):
         sheet[column] = ""
     return sheet
+
+
+# --------------------------------------------------------------------------- by mechanism
+
+#: How a truly present flagged case is shown, grouped as the study's hand review grouped it.
+NAMED, IMPLIED, UNWRITTEN = "present: named in the text", "present: implied only", \
+    "present: not written in this course"
+STUDY_KINDS, OTHER_KINDS, NO_DISTRACTOR = ("absent: the study's error kinds",
+                                           "absent: another distractor",
+                                           "absent: no distractor in the text")
+REVIEW_GROUPS = (NAMED, IMPLIED, UNWRITTEN, STUDY_KINDS, OTHER_KINDS, NO_DISTRACTOR)
+
+
+def read_coding(data_dir: str | Path) -> pd.DataFrame | None:
+    """The cohort's ``coding`` table (why each true or human code was coded or missed), or None.
+
+    ``data_dir`` is the contract directory (a prepared directory's manifest names it as
+    ``data_dir``). Returns ``course_id, code, truly_present, human_coded, reason``; None when the
+    cohort has no ``coding.parquet`` (real cohorts, older synthetic ones).
+    """
+    path = Path(data_dir) / "coding.parquet"
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path, columns=["course_id", "code", "truly_present", "human_coded",
+                                          "reason"])
+
+
+def missed_reasons(coding: pd.DataFrame, course_ids, spec: str) -> pd.Series:
+    """Per course of ``course_ids``: the coder's recorded reason for missing its true codes of
+    the range (the commonest when several, ties by name), None where none was missed."""
+    code_range = icd10.parse_range(spec)
+    missed = coding[coding["truly_present"] & ~coding["human_coded"]
+                    & coding["code"].map(lambda code: code in code_range)]
+    reason = (missed.groupby(["course_id", "reason"]).size().rename("n").reset_index()
+              .sort_values(["course_id", "n", "reason"], ascending=[True, False, True])
+              .drop_duplicates("course_id").set_index("course_id")["reason"])
+    lookup = reason.to_dict()
+    return pd.Series([lookup.get(course) for course in course_ids], dtype=object, name="reason")
+
+
+def flagged_mechanisms(inputs: AnalysisInputs, spec: str, threshold: float,
+                       coding: pd.DataFrame | None) -> pd.DataFrame:
+    """The uncoded cases the model flags at ``threshold``, by the mechanism behind each.
+
+    A truly present case is split by the coder's recorded reason for missing it (``coding``:
+    ``missed_narrative_only``, ``missed_implied_only``, ``missed_buried``,
+    ``missed_not_reimbursed``, ...; ``no recorded reason`` without a coding table) and by how the
+    text shows it (``evidence``); a truly absent one by the distractor kind in its text that
+    misled the model (``negated``, ``previous_attempt``, ``bypass_no_weight``, ...; ``no
+    distractor`` when the text mentions none of the range). Columns ``range, threshold,
+    truly_present, mechanism, evidence, group, cases, share, share_low, share_high`` (share of
+    all flagged uncoded cases, Wilson 95%); ``group`` is one of :data:`REVIEW_GROUPS`.
+    """
+    from medcoding import study
+
+    if not inputs.is_synthetic:
+        raise ValueError(f"{inputs.source}: mechanisms need the synthetic truth; fix: run this "
+                         "on a synthetic cohort")
+    columns = ["range", "threshold", "truly_present", "mechanism", "evidence", "group", "cases",
+               "share", "share_low", "share_high"]
+    score = range_scores(inputs, spec)
+    human = has_range_code(inputs.split[inputs.code_column], spec)
+    truth = has_range_code(inputs.split[inputs.true_column], spec)
+    extra = (score >= threshold) & ~human  # [courses]
+    if not extra.any():
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    evidence = case_evidence(inputs, spec)[extra].to_numpy()
+    if coding is None:
+        reasons = np.array([None] * int(extra.sum()), dtype=object)
+    else:
+        reasons = missed_reasons(coding, inputs.split["course_id"][extra], spec).to_numpy()
+    study_kinds = study.review_distractor_kinds(spec)
+    rows = []
+    for present, shown, reason in zip(truth[extra], evidence, reasons, strict=True):
+        if present:
+            mechanism = reason if reason is not None else "no recorded reason"
+            group = (NAMED if shown in EVIDENCE_NAMED else IMPLIED if shown in EVIDENCE_IMPLIED
+                     else UNWRITTEN)
+        else:
+            kind = shown.removeprefix("distractor: ") if shown.startswith("distractor") else None
+            mechanism = kind if kind else "no distractor"
+            group = (NO_DISTRACTOR if kind is None else
+                     STUDY_KINDS if kind in study_kinds else OTHER_KINDS)
+        rows.append({"truly_present": bool(present), "mechanism": mechanism,
+                     "evidence": shown if present else "absent", "group": group})
+    frame = pd.DataFrame(rows)
+    table = (frame.groupby(["truly_present", "mechanism", "evidence", "group"]).size()
+             .rename("cases").reset_index())
+    total = int(extra.sum())
+    table["share"] = table["cases"] / total
+    intervals = [wilson_interval(int(cases), total) for cases in table["cases"]]
+    table["share_low"] = [low for low, _ in intervals]
+    table["share_high"] = [high for _, high in intervals]
+    table.insert(0, "threshold", float(threshold))
+    table.insert(0, "range", spec)
+    return table.sort_values(["truly_present", "cases", "mechanism"],
+                             ascending=[False, False, True], ignore_index=True)[columns]
+
+
+def beside_review(mechanisms: pd.DataFrame, spec: str) -> pd.DataFrame:
+    """Our flagged uncoded cases of ``spec`` in the study's review groups, beside its shares.
+
+    ``mechanisms`` is :func:`flagged_mechanisms` output. Columns ``range, group, cases, share,
+    share_low, share_high, study_share, study_finding`` (study columns from
+    :data:`medcoding.study.UNDERCODING_REVIEW`; NaN where the study gives no share).
+    """
+    from medcoding import study
+
+    wanted = icd10.parse_range(spec)
+    ours = mechanisms[[icd10.parse_range(r) == wanted for r in mechanisms["range"]]]
+    total = int(ours["cases"].sum()) if len(ours) else 0
+    review = study.undercoding_review(spec)
+    rows = []
+    for group in REVIEW_GROUPS:
+        cases = int(ours.loc[ours["group"] == group, "cases"].sum()) if total else 0
+        low, high = wilson_interval(cases, total)
+        theirs = review[review["group"] == group]
+        rows.append({"range": spec, "group": group, "cases": cases,
+                     "share": cases / total if total else np.nan,
+                     "share_low": low, "share_high": high,
+                     "study_share": theirs["share"].sum(min_count=1) if len(theirs) else np.nan,
+                     "study_finding": "; ".join(theirs["finding"]) if len(theirs) else ""})
+    return pd.DataFrame(rows)
