@@ -247,3 +247,50 @@ def test_read_coding_is_none_without_the_table(tmp_path):
                   "extra": [1]}).to_parquet(tmp_path / "coding.parquet")
     assert undercoding.read_coding(tmp_path).columns.tolist() == [
         "course_id", "code", "truly_present", "human_coded", "reason"]
+
+
+def test_chapter_tables_beside_the_study():
+    inputs = make_inputs()
+    boundaries = undercoding.flag_boundaries(["X60-X85", "F32"])
+    assert boundaries == {"X60-X85": 0.05, "F32": 0.1}
+    assert undercoding.flag_boundaries(["E66"], 0.2) == {"E66": 0.2}
+    beside = undercoding.beside_study(inputs, ["X60-X85", "F32"], boundaries).set_index("range")
+    assert beside.loc["X60-X85", ["our_cases", "our_extra_cases"]].tolist() == [3, 2]
+    assert beside.loc["X60-X85", "our_detected_lowered"] == pytest.approx(2 / 3)
+    assert beside.loc["X60-X85", "study_extra_cases"] == 917
+    assert np.isnan(beside.loc["F32", "study_cases"]) and beside.loc["F32", "our_cases"] == 0
+    checked = undercoding.validation(inputs, ["X60-X85"], boundaries).iloc[0]
+    assert (checked["flagged_uncoded"], checked["truly_present"]) == (2, 1)
+    assert checked["study_validated"] == 0.86
+    shares = undercoding.secondary_shares(inputs, ["X60-X84"]).iloc[0]
+    assert (shares["test_cases"], shares["test_secondary_share"]) == (3, pytest.approx(2 / 3))
+    swept = undercoding.sweeps(inputs, ["X60-X84", "F32"], (0.5,))
+    assert undercoding.sweep_notes(swept) == [
+        "F32: no code of this range is in the model's label vocabulary (too rare in training): "
+        "the model cannot flag it."]
+
+
+def test_reading_covers_truth_mechanisms_and_their_absence():
+    inputs, coding = mechanism_inputs()
+    boundaries = {"X60-X84": 0.1, "E66": 0.1}
+    beside = undercoding.beside_study(inputs, list(boundaries), boundaries)
+    checked = undercoding.validation(inputs, list(boundaries), boundaries)
+    mechanisms = pd.concat([undercoding.flagged_mechanisms(inputs, spec, 0.1, coding)
+                            for spec in boundaries], ignore_index=True)
+    summary = undercoding.mechanism_summary(mechanisms)
+    assert summary[["range", "present", "absent", "top_reason", "top_distractor"]].values.tolist() \
+        == [["X60-X84", 2, 3, "missed_implied_only", "negated"]]
+    text = undercoding.reading(beside, checked, summary)
+    assert "X60-X84: the model detects 100.0% of the human-coded cases at 0.5" in text
+    assert "the study: 21.3% and 64.5%, 917 cases" in text
+    assert "E66: no human-coded test case, so no detection rate." in text
+    # 2 of 5 flagged are real: the interval holds one half, so the reading cannot tell
+    assert "cannot tell whether most of the 5 flagged uncoded X60-X84 cases are real" in text
+    assert "consistent with the study's review" not in text and "is below the study's" in text
+    assert "E66: the model flags no uncoded case at 0.1." in text
+    assert ("commonest recorded reason for missing a present one is missed_implied_only "
+            "(1 of 2)") in text
+    assert "commonest cause of an absent one is negated (1 of 3)" in text
+    real = undercoding.reading(undercoding.beside_study(make_inputs(False), ["X60-X84"],
+                                                        {"X60-X84": 0.05}))
+    assert real.endswith("needs the review sheets.")

@@ -221,6 +221,11 @@ def headline(table: pd.DataFrame, metric: str = "f1_micro") -> pd.DataFrame:
     return wide.reset_index()
 
 
+def _called(name: str) -> str:
+    """A baseline's name inside a sentence: ``the frequency prior``, ``TF-IDF + LR``."""
+    return name if name.startswith("TF-IDF") else f"the {name}"
+
+
 def reading(differences: pd.DataFrame, metric: str = "f1_micro",
             measure: str = "micro F1") -> str:
     """One sentence per baseline and reference from :func:`paired_differences`
@@ -231,8 +236,11 @@ def reading(differences: pd.DataFrame, metric: str = "f1_micro",
     for reference, group in differences[differences["metric"] == metric].groupby(
             "reference", sort=False):
         against = "the human codes" if reference == "human" else "the true codes"
-        parts = [readings.compare(MODEL, f"the {row['model']}", row["difference"], row["low"],
+        parts = [readings.compare(MODEL, _called(row["model"]), row["difference"], row["low"],
                                   row["high"], measure)
                  for _, row in group.iterrows()]
-        sentences.append(f"Against {against}: " + " ".join(parts))
+        text = " ".join(parts)
+        if text.startswith("The "):
+            text = "t" + text[1:]
+        sentences.append(f"Against {against}: {text}")
     return " ".join(sentences)

@@ -392,3 +392,171 @@ def beside_review(mechanisms: pd.DataFrame, spec: str) -> pd.DataFrame:
                      "study_share": theirs["share"].sum(min_count=1) if len(theirs) else np.nan,
                      "study_finding": "; ".join(theirs["finding"]) if len(theirs) else ""})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- chapter tables
+
+
+def flag_boundaries(specs, flag_threshold: float | None = None,
+                    fallback: float = 0.1) -> dict[str, float]:
+    """The boundary of the flagged-case analysis per range: ``flag_threshold`` when given, else
+    the study's lowered boundary for the range, else ``fallback``."""
+    from medcoding import study
+
+    if flag_threshold is not None:
+        return {spec: float(flag_threshold) for spec in specs}
+    boundaries = {}
+    for spec in specs:
+        try:
+            boundaries[spec] = float(study.undercoding(spec)["lowered_threshold"])
+        except KeyError:
+            boundaries[spec] = float(fallback)
+    return boundaries
+
+
+def sweep_notes(swept: pd.DataFrame) -> list[str]:
+    """One line per range of a sweep that cannot be drawn: no label, or no human-coded case."""
+    notes = []
+    for spec, group in swept.groupby("range", sort=False):
+        if group["range_labels"].iloc[0] == 0:
+            notes.append(f"{spec}: no code of this range is in the model's label vocabulary (too "
+                         "rare in training): the model cannot flag it.")
+        elif group["human_cases"].iloc[0] == 0:
+            notes.append(f"{spec}: no test course has a human-coded code of this range.")
+    return notes
+
+
+def _study(spec: str) -> dict | None:
+    from medcoding import study
+
+    try:
+        return study.undercoding(spec)
+    except KeyError:
+        return None
+
+
+def beside_study(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """Detection at 0.5 and at the lowered boundary, and the uncoded cases flagged there, ours
+    beside the study's (its numbers from :data:`medcoding.study.UNDERCODING`)."""
+    rows = []
+    for spec in specs:
+        theirs = _study(spec)
+        lowered = boundaries[spec] if theirs is None else float(theirs["lowered_threshold"])
+        ours = sweep(inputs, spec, sorted({0.5, lowered}, reverse=True)).set_index("threshold")
+        rows.append({
+            "range": spec, "lowered_boundary": lowered,
+            "study_cases": np.nan if theirs is None else theirs["human_coded_cases"],
+            "our_cases": ours["human_cases"].iloc[0],
+            "study_detected_0.5": np.nan if theirs is None else theirs["detected_at_0.5"],
+            "our_detected_0.5": ours.loc[0.5, "detection_rate"],
+            "study_detected_lowered": np.nan if theirs is None else theirs["detected_at_lowered"],
+            "our_detected_lowered": ours.loc[lowered, "detection_rate"],
+            "study_extra_cases": np.nan if theirs is None else theirs["extra_model_cases"],
+            "our_extra_cases": ours.loc[lowered, "flagged_uncoded"],
+        })
+    return pd.DataFrame(rows)
+
+
+def secondary_shares(inputs: AnalysisInputs, specs) -> pd.DataFrame:
+    """Per range: the share of human-coded training and test cases where it is secondary,
+    beside the study's."""
+    rows = []
+    for spec in specs:
+        train = secondary_share(inputs.train_codes["codes"], inputs.train_codes["primary"], spec)
+        test = secondary_share(inputs.split[inputs.code_column],
+                               inputs.split[inputs.primary_column], spec)
+        theirs = _study(spec)
+        rows.append({"range": spec, "train_cases": train["cases"],
+                     "train_secondary_share": train["secondary_share"],
+                     "test_cases": test["cases"], "test_secondary_share": test["secondary_share"],
+                     "study_secondary_share": np.nan if theirs is None
+                     else theirs["secondary_share"]})
+    return pd.DataFrame(rows)
+
+
+def validation(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """Per range, at its boundary: the flagged uncoded cases, the share truly present (Wilson
+    95%) beside the study's reviewed share, and recall of the true cases (synthetic)."""
+    rows = []
+    for spec in specs:
+        row = sweep(inputs, spec, [boundaries[spec]]).iloc[0]
+        theirs = _study(spec)
+        rows.append({"range": spec, "boundary": boundaries[spec],
+                     "flagged_uncoded": row["flagged_uncoded"],
+                     "truly_present": row["flagged_uncoded_true"],
+                     "true_share": row["true_share"], "low": row["true_share_low"],
+                     "high": row["true_share_high"],
+                     "study_validated": np.nan if theirs is None else theirs["validated"],
+                     "true_recall": row["true_recall"]})
+    return pd.DataFrame(rows)
+
+
+def mechanism_summary(mechanisms: pd.DataFrame) -> pd.DataFrame:
+    """Per range: flagged uncoded cases, the commonest coder reason among the truly present and
+    the commonest distractor kind among the absent, with their counts."""
+    rows = []
+    for spec, group in mechanisms.groupby("range", sort=False):
+        present = group[group["truly_present"].astype(bool)].groupby("mechanism")["cases"].sum()
+        absent = group[~group["truly_present"].astype(bool)].groupby("mechanism")["cases"].sum()
+        top_present = present.sort_values(ascending=False, kind="stable")
+        top_absent = absent.sort_values(ascending=False, kind="stable")
+        rows.append({"range": spec, "flagged_uncoded": int(group["cases"].sum()),
+                     "present": int(present.sum()), "absent": int(absent.sum()),
+                     "top_reason": top_present.index[0] if len(present) else None,
+                     "top_reason_cases": int(top_present.iloc[0]) if len(present) else 0,
+                     "top_distractor": top_absent.index[0] if len(absent) else None,
+                     "top_distractor_cases": int(top_absent.iloc[0]) if len(absent) else 0})
+    return pd.DataFrame(rows, columns=["range", "flagged_uncoded", "present", "absent",
+                                       "top_reason", "top_reason_cases", "top_distractor",
+                                       "top_distractor_cases"])
+
+
+def reading(beside: pd.DataFrame, checked: pd.DataFrame | None = None,
+            summary: pd.DataFrame | None = None) -> str:
+    """The chapter's reading from :func:`beside_study`, :func:`validation` and
+    :func:`mechanism_summary` (the last two None on a cohort without truth)."""
+    from medcoding import readings
+
+    parts = []
+    for _, row in beside.iterrows():
+        if np.isnan(row["our_detected_0.5"]):
+            parts.append(f"{row['range']}: no human-coded test case, so no detection rate.")
+            continue
+        text = (f"{row['range']}: the model detects {row['our_detected_0.5']:.1%} of the "
+                f"human-coded cases at 0.5 and {row['our_detected_lowered']:.1%} at "
+                f"{row['lowered_boundary']:g}, where it flags {int(row['our_extra_cases']):,} "
+                "uncoded cases")
+        if not np.isnan(row["study_detected_0.5"]):
+            text += (f" (the study: {row['study_detected_0.5']:.1%} and "
+                     f"{row['study_detected_lowered']:.1%}, "
+                     f"{int(row['study_extra_cases']):,} cases)")
+        parts.append(text + ".")
+    if checked is None:
+        parts.append("Without a known truth, whether the flagged cases are real needs the review "
+                     "sheets.")
+        return " ".join(parts)
+    for _, row in checked.iterrows():
+        if not row["flagged_uncoded"]:
+            parts.append(f"{row['range']}: the model flags no uncoded case at "
+                         f"{row['boundary']:g}.")
+            continue
+        name = f"the {int(row['flagged_uncoded']):,} flagged uncoded {row['range']} cases"
+        parts.append(readings.majority(name, row["true_share"], row["low"], row["high"]))
+        if not np.isnan(row["study_validated"]):
+            parts.append(readings.against(f"The share truly present for {row['range']}",
+                                          row["true_share"], row["low"], row["high"],
+                                          row["study_validated"], "the study's review",
+                                          ".0%"))
+    if summary is not None:
+        for _, row in summary.iterrows():
+            said = []
+            if row["top_reason"]:
+                said.append(f"the coder's commonest recorded reason for missing a present one "
+                            f"is {row['top_reason']} ({row['top_reason_cases']} of "
+                            f"{row['present']})")
+            if row["top_distractor"]:
+                said.append(f"the commonest cause of an absent one is {row['top_distractor']} "
+                            f"({row['top_distractor_cases']} of {row['absent']})")
+            if said:
+                parts.append(f"Among the flagged {row['range']} cases, " + "; ".join(said) + ".")
+    return " ".join(parts)
