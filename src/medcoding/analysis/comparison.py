@@ -3,7 +3,8 @@
 The baselines of :mod:`medcoding.baselines` (frequency prior, ICD-10 title dictionary, the
 generator's surface-form dictionary on a synthetic cohort, TF-IDF + logistic regression trained on
 the same human codes) are scored once by :func:`write_baselines` and written as predictions,
-``<run_dir>/predictions/<baseline>/test.parquet`` through :func:`medcoding.predict.save_predictions`,
+``<run_dir>/predictions/<baseline>/test.parquet`` through
+:func:`medcoding.predict.save_predictions`,
 with their validation-tuned threshold in ``baseline.json`` beside it, so every chapter can load
 them like the model's (:func:`load_models`).
 
