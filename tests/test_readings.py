@@ -76,7 +76,7 @@ def test_majority_is_judged_against_one_half():
 
 
 def test_points_and_number_formatters():
-    assert readings.points(-0.052) == "5.2 points"
+    assert readings.points(-0.052) == "-5.2 points"
     assert readings.number(".1%")(0.213) == "21.3%"
 
 

@@ -24,8 +24,8 @@ def number(fmt: str = ".3f") -> Formatter:
 
 
 def points(value: float) -> str:
-    """A difference of shares in percentage points: ``points(0.052) == "5.2 points"``."""
-    return f"{abs(value) * 100:.1f} points"
+    """A difference of shares in percentage points: ``points(-0.052) == "-5.2 points"``."""
+    return f"{value * 100:.1f} points"
 
 
 def sentence(text: str) -> str:
@@ -60,7 +60,7 @@ def direction(low: float, high: float, null: float = 0.0) -> int:
 
 
 def compare(first: str, second: str, difference: float, low: float, high: float,
-            measure: str, fmt: Formatter | str = ".3f") -> str:
+            measure: str, fmt: Formatter | str = ".3f", verb: str = "beat") -> str:
     """Which of two scores is higher, from ``difference = first - second`` and its interval.
 
     ``"PLM-CA beat the frequency prior by 0.210 micro F1 (95% CI 0.180 to 0.240)."``, the
@@ -76,9 +76,9 @@ def compare(first: str, second: str, difference: float, low: float, high: float,
     span = f"95% CI {show(low)} to {show(high)}"
     sign = direction(low, high)
     if sign > 0:
-        return sentence(f"{first} beat {second} by {show(difference)} {measure} ({span}).")
+        return sentence(f"{first} {verb} {second} by {show(difference)} {measure} ({span}).")
     if sign < 0:
-        return sentence(f"{second} beat {first} by {show(-difference)} {measure} (difference "
+        return sentence(f"{second} {verb} {first} by {show(-difference)} {measure} (difference "
                         f"{show(difference)}, {span}).")
     return (f"The data cannot tell {first} and {second} apart on {measure} (difference "
             f"{show(difference)}, {span}, which includes no difference).")

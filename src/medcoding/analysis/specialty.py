@@ -141,24 +141,14 @@ def associations(factors: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
     Columns ``factor, departments, correlation, low, high``; NaN with fewer than three
     departments or a factor that does not vary.
     """
-    rng = np.random.default_rng(seed)
+    from medcoding.analysis.association import correlation
+
     rows = []
     for factor in [name for name in FACTORS if name in factors.columns]:
-        data = factors[[outcome, factor]].dropna().to_numpy(dtype=float)  # [departments, 2]
-        n = len(data)
-        estimate = low = high = np.nan
-        if n >= 3 and data[:, 0].std() > 0 and data[:, 1].std() > 0:
-            estimate = float(np.corrcoef(data[:, 0], data[:, 1])[0, 1])
-            draws = rng.integers(0, n, size=(n_resamples, n))  # [resamples, departments]
-            values = []
-            for rows_drawn in draws:
-                sample = data[rows_drawn]
-                if sample[:, 0].std() > 0 and sample[:, 1].std() > 0:
-                    values.append(np.corrcoef(sample[:, 0], sample[:, 1])[0, 1])
-            if values:
-                low, high = (float(v) for v in np.quantile(values, [0.025, 0.975]))
-        rows.append({"factor": factor, "departments": n, "correlation": estimate,
-                     "low": low, "high": high})
+        found = correlation(factors[outcome], factors[factor], n_resamples, seed)
+        rows.append({"factor": factor, "departments": found["n"],
+                     "correlation": found["correlation"], "low": found["low"],
+                     "high": found["high"]})
     return pd.DataFrame(rows, columns=["factor", "departments", "correlation", "low", "high"])
 
 
