@@ -146,8 +146,8 @@ def gains_reading(gains: pd.DataFrame, metric: str = "f1_micro") -> str:
         against = "the human codes" if row["reference"] == "human" else "the truth"
         source = "true" if row["variant"].endswith("(truth)") else "human"
         parts.append(readings.compare(
-            f"boundaries tuned per code on the {source} codes", "the global boundary", row["gain"], row["low"], row["high"],
-            f"micro F1 against {against}"))
+            f"boundaries tuned per code on the {source} codes", "the global boundary",
+            row["gain"], row["low"], row["high"], f"micro F1 against {against}"))
     return " ".join(parts)
 
 
