@@ -251,8 +251,8 @@ def reading(beside: pd.DataFrame) -> str:
         if not row["cases"]:
             parts.append(f"No case for: {name}.")
         elif np.isnan(row["study"]):
-            parts.append(readings.sentence(f"{name}: "
-                                           f"{readings.interval(row['ours'], row['low'], row['high'], '.0%')}."))
+            shown = readings.interval(row["ours"], row["low"], row["high"], ".0%")
+            parts.append(readings.sentence(f"{name}: {shown}."))
         else:
             parts.append(readings.against(f"The share ({name}; {int(row['cases'])} cases)",
                                           row["ours"], row["low"], row["high"], row["study"],
