@@ -115,3 +115,19 @@ def test_human_vs_truth_is_empty_without_truth_rows():
     both = pd.concat([frame, frame.assign(reference="truth", estimate=0.7)])
     gap = results.human_vs_truth(both)
     assert gap["truth_minus_human"].tolist() == pytest.approx([0.2])
+
+
+def test_summary_text_is_generated_from_the_results_tables(tmp_path, capsys):
+    scored = models()
+    (tmp_path / "tables").mkdir()
+    comparison.metric_table(scored, 20, 1).to_csv(tmp_path / "tables" / "results_baselines.csv",
+                                                  index=False)
+    differences = comparison.paired_differences(scored, 20, 1)
+    differences.to_csv(tmp_path / "tables" / "results_baseline_differences.csv", index=False)
+    assert comparison.main([str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "| model | f1_micro vs human | f1_micro vs truth |"
+    assert printed.count("\n| ") == 4  # separator and three models
+    assert comparison.reading(differences) in printed
+    assert comparison.main([str(tmp_path / "missing")]) == 1
+    assert "run the results chapter" in capsys.readouterr().err

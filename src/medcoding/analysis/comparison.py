@@ -245,3 +245,44 @@ def reading(differences: pd.DataFrame, metric: str = "f1_micro",
             text = "t" + text[1:]
         sentences.append(f"Against {against}: {text}")
     return " ".join(sentences)
+
+
+def summary_text(run_dir: str | Path) -> str:
+    """The headline table (Markdown) and its reading, from the tables the results chapter wrote
+    (``tables/results_baselines.csv``, ``tables/results_baseline_differences.csv``): the text
+    for a README or a report, generated from a run, never typed."""
+    tables = Path(run_dir) / "tables"
+    paths = [tables / "results_baselines.csv", tables / "results_baseline_differences.csv"]
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; fix: run the results chapter "
+                                    f"(notebooks/03_results) for {run_dir}")
+    scores, differences = (pd.read_csv(path) for path in paths)
+    wide = headline(scores)
+    lines = ["| " + " | ".join(wide.columns) + " |", "|" + "---|" * len(wide.columns)]
+    lines += ["| " + " | ".join(str(value) for value in row) + " |"
+              for row in wide.itertuples(index=False)]
+    return "\n".join(lines) + "\n\n" + reading(differences) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m medcoding.analysis.comparison",
+        description="Print the headline table (PLM-CA and the baselines, micro F1 with 95% "
+                    "intervals against the human codes and the truth) and its reading from a "
+                    "run's results tables.")
+    parser.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/default")
+    args = parser.parse_args(argv)
+    try:
+        print(summary_text(args.run_dir), end="")
+    except FileNotFoundError as error:
+        print(f"medcoding comparison: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
