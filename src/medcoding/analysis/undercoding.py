@@ -560,3 +560,16 @@ def reading(beside: pd.DataFrame, checked: pd.DataFrame | None = None,
             if said:
                 parts.append(f"Among the flagged {row['range']} cases, " + "; ".join(said) + ".")
     return " ".join(parts)
+
+
+def beside_long(ours: pd.DataFrame, share: str, low: str, high: str, study_share: str,
+                ours_label: str = "ours (all flagged, 95% CI)",
+                study_label: str = "study (reviewed sample)") -> pd.DataFrame:
+    """Ours and the study's shares stacked for one figure: ``source, share, low, high`` plus
+    the other columns of ``ours`` (the study's rows where it has a value, without interval)."""
+    mine = ours.dropna(subset=[share]).assign(source=ours_label, share=lambda d: d[share],
+                                              low=lambda d: d[low], high=lambda d: d[high])
+    theirs = ours.dropna(subset=[share, study_share]).assign(
+        source=study_label, share=lambda d: d[study_share], low=lambda d: d[study_share],
+        high=lambda d: d[study_share])
+    return pd.concat([mine, theirs], ignore_index=True)
