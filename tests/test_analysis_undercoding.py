@@ -294,3 +294,14 @@ def test_reading_covers_truth_mechanisms_and_their_absence():
     real = undercoding.reading(undercoding.beside_study(make_inputs(False), ["X60-X84"],
                                                         {"X60-X84": 0.05}))
     assert real.endswith("needs the review sheets.")
+
+
+def test_beside_long_stacks_ours_with_the_study_where_it_has_a_value():
+    checked = pd.DataFrame({"range": ["X60-X84", "F32"], "true_share": [0.4, 0.5],
+                            "low": [0.3, 0.2], "high": [0.5, 0.8],
+                            "study_validated": [0.86, np.nan]})
+    long = undercoding.beside_long(checked, "true_share", "low", "high", "study_validated")
+    assert long[["range", "source", "share", "low", "high"]].values.tolist() == [
+        ["X60-X84", "ours (all flagged, 95% CI)", 0.4, 0.3, 0.5],
+        ["F32", "ours (all flagged, 95% CI)", 0.5, 0.2, 0.8],
+        ["X60-X84", "study (reviewed sample)", 0.86, 0.86, 0.86]]
