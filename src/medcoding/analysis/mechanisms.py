@@ -119,7 +119,8 @@ def coded_gap(codes: pd.DataFrame, role: str = "secondary") -> dict:
     coded and the uncoded ones) and ``difference, low, high`` (coded minus uncoded, Newcombe).
     """
     rows = codes[codes["role"] == role]
-    coded, uncoded = rows[rows["coded"]], rows[~rows["coded"]]
+    coded_mask = rows["coded"].astype(bool)
+    coded, uncoded = rows[coded_mask], rows[~coded_mask]
     low, high = wilson_interval(len(coded), len(rows))
     difference = newcombe_difference(int(coded["in_top_k"].sum()), len(coded),
                                      int(uncoded["in_top_k"].sum()), len(uncoded))
