@@ -148,3 +148,160 @@ def test_review_sheet_samples_flagged_uncoded_without_text():
     assert one.equals(again) and len(one) == 1
     with_text = undercoding.review_sheet(inputs, "X60-X84", 0.05, include_text=True)
     assert with_text["text"].tolist() == ["note 3", "note 4"]
+
+
+def mechanism_inputs():
+    """Five uncoded courses the model flags for X60-X84 at 0.1, one of each mechanism.
+
+    m0 truly X60, named in the narrative, missed (narrative only); m1 truly X60 by its method
+    only, missed (implied only); m2 truly absent, a previous attempt; m3 truly absent, a negated
+    mention; m4 truly absent, nothing in the text; m5 coded X60 (not counted), m6 scored 0.05.
+    """
+    n = 7
+    split = pd.DataFrame({
+        "course_id": [f"m{i}" for i in range(n)],
+        "patient_id": [f"p{i}" for i in range(n)],
+        "specialty": ["emergency"] * n, "department": ["ED1"] * n, "text": ["x"] * n,
+        "codes_l3": [["T39"], ["S61"], ["T42"], ["F32"], ["J18"], ["X60"], ["T39"]],
+        "primary_l3": ["T39", "S61", "T42", "F32", "J18", "X60", "T39"],
+        "true_l3": [["T39", "X60"], ["S61", "X78"], ["T42"], ["F32"], ["J18"], ["X60"],
+                    ["T39", "X60"]],
+        "true_full": [["T39.1", "X60.0"], ["S61.0", "X78.9"], ["T42.4"], ["F32.1"], ["J18.9"],
+                      ["X60.0"], ["T39.1", "X60.0"]],
+        "true_evidence": [["listed", "narrative"], ["listed", "method"], ["listed"], ["listed"],
+                          ["listed"], ["primary"], ["listed", "listed"]],
+        "true_primary_full": ["T39.1", "S61.0", "T42.4", "F32.1", "J18.9", "X60.0", "T39.1"],
+        "distractor_l3": [[], [], ["X60"], ["X61"], [], [], []],
+        "distractor_kind": [[], [], ["previous_attempt"], ["negated"], [], [], []],
+    })
+    scores = np.zeros((n, len(LABELS)), dtype=np.float32)  # [courses, labels]
+    scores[:, 2] = [0.4, 0.2, 0.3, 0.15, 0.12, 0.9, 0.05]
+    coding = pd.DataFrame({
+        "course_id": ["m0", "m0", "m1", "m1", "m6"],
+        "code": ["X60.0", "T39.1", "X78.9", "S61.0", "X60.0"],
+        "truly_present": [True, True, True, True, True],
+        "human_coded": [False, True, False, True, False],
+        "reason": ["missed_narrative_only", "coded_listed", "missed_implied_only",
+                   "coded_listed", "missed_listed"],
+    })
+    return from_frames(split, scores, LABELS), coding
+
+
+def test_flagged_mechanisms_split_present_by_reason_and_absent_by_distractor():
+    inputs, coding = mechanism_inputs()
+    table = undercoding.flagged_mechanisms(inputs, "X60-X84", 0.1, coding)
+    by = table.set_index("mechanism")
+    assert table["cases"].sum() == 5  # m5 is coded, m6 below the boundary
+    assert by.loc["missed_narrative_only", ["truly_present", "evidence", "group"]].tolist() == [
+        True, "narrative", undercoding.NAMED]
+    assert by.loc["missed_implied_only", ["evidence", "group"]].tolist() == [
+        "method", undercoding.IMPLIED]
+    assert by.loc["previous_attempt", "group"] == undercoding.STUDY_KINDS
+    assert by.loc["negated", "group"] == undercoding.OTHER_KINDS
+    assert by.loc["no distractor", "group"] == undercoding.NO_DISTRACTOR
+    assert by["share"].tolist() == pytest.approx([0.2] * 5)
+    low, high = undercoding.wilson_interval(1, 5)
+    assert by.loc["negated", "share_low"] == pytest.approx(low)
+    assert by.loc["negated", "share_high"] == pytest.approx(high)
+    without = undercoding.flagged_mechanisms(inputs, "X60-X84", 0.1, None)
+    assert without.loc[without["truly_present"], "mechanism"].unique().tolist() == [
+        "no recorded reason"]
+    assert undercoding.flagged_mechanisms(inputs, "X60-X84", 0.95, coding).empty
+
+
+def test_beside_review_groups_ours_as_the_study_grouped_its_review():
+    inputs, coding = mechanism_inputs()
+    table = undercoding.flagged_mechanisms(inputs, "X60-X84", 0.1, coding)
+    beside = undercoding.beside_review(table, "X60-X85").set_index("group")
+    assert beside["cases"].tolist() == [1, 1, 0, 1, 1, 1]
+    assert beside.loc[undercoding.NAMED, "study_share"] == pytest.approx(0.68 + 0.08)
+    assert beside.loc[undercoding.IMPLIED, "study_share"] == pytest.approx(0.12)
+    assert beside.loc[undercoding.STUDY_KINDS, "study_share"] == pytest.approx(0.14)
+    assert np.isnan(beside.loc[undercoding.UNWRITTEN, "study_share"])
+    unreviewed = undercoding.beside_review(table, "F32-F33")
+    assert unreviewed["cases"].sum() == 0 and unreviewed["study_share"].isna().all()
+
+
+def test_missed_reasons_take_the_commonest_reason_of_the_range():
+    coding = pd.DataFrame({
+        "course_id": ["a", "a", "a", "b", "c"],
+        "code": ["X60.0", "X61.0", "X62.0", "E66.0", "X60.0"],
+        "truly_present": [True, True, True, True, False],
+        "human_coded": [False, False, False, False, True],
+        "reason": ["missed_buried", "missed_not_reimbursed", "missed_not_reimbursed",
+                   "missed_low_priority", "ambiguous_intent"],
+    })
+    reasons = undercoding.missed_reasons(coding, ["a", "b", "c", "d"], "X60-X84")
+    assert reasons.tolist() == ["missed_not_reimbursed", None, None, None]
+
+
+def test_flagged_mechanisms_need_truth():
+    with pytest.raises(ValueError, match="synthetic truth"):
+        undercoding.flagged_mechanisms(make_inputs(synthetic=False), "X60-X84", 0.1, None)
+
+
+def test_read_coding_is_none_without_the_table(tmp_path):
+    assert undercoding.read_coding(tmp_path) is None
+    pd.DataFrame({"course_id": ["a"], "code": ["X60.0"], "truly_present": [True],
+                  "human_coded": [False], "reason": ["missed_buried"],
+                  "extra": [1]}).to_parquet(tmp_path / "coding.parquet")
+    assert undercoding.read_coding(tmp_path).columns.tolist() == [
+        "course_id", "code", "truly_present", "human_coded", "reason"]
+
+
+def test_chapter_tables_beside_the_study():
+    inputs = make_inputs()
+    boundaries = undercoding.flag_boundaries(["X60-X85", "F32"])
+    assert boundaries == {"X60-X85": 0.05, "F32": 0.1}
+    assert undercoding.flag_boundaries(["E66"], 0.2) == {"E66": 0.2}
+    beside = undercoding.beside_study(inputs, ["X60-X85", "F32"], boundaries).set_index("range")
+    assert beside.loc["X60-X85", ["our_cases", "our_extra_cases"]].tolist() == [3, 2]
+    assert beside.loc["X60-X85", "our_detected_lowered"] == pytest.approx(2 / 3)
+    assert beside.loc["X60-X85", "study_extra_cases"] == 917
+    assert np.isnan(beside.loc["F32", "study_cases"]) and beside.loc["F32", "our_cases"] == 0
+    checked = undercoding.validation(inputs, ["X60-X85"], boundaries).iloc[0]
+    assert (checked["flagged_uncoded"], checked["truly_present"]) == (2, 1)
+    assert checked["study_validated"] == 0.86
+    shares = undercoding.secondary_shares(inputs, ["X60-X84"]).iloc[0]
+    assert (shares["test_cases"], shares["test_secondary_share"]) == (3, pytest.approx(2 / 3))
+    swept = undercoding.sweeps(inputs, ["X60-X84", "F32"], (0.5,))
+    assert undercoding.sweep_notes(swept) == [
+        "F32: no code of this range is in the model's label vocabulary (too rare in training): "
+        "the model cannot flag it."]
+
+
+def test_reading_covers_truth_mechanisms_and_their_absence():
+    inputs, coding = mechanism_inputs()
+    boundaries = {"X60-X84": 0.1, "E66": 0.1}
+    beside = undercoding.beside_study(inputs, list(boundaries), boundaries)
+    checked = undercoding.validation(inputs, list(boundaries), boundaries)
+    mechanisms = pd.concat([undercoding.flagged_mechanisms(inputs, spec, 0.1, coding)
+                            for spec in boundaries], ignore_index=True)
+    summary = undercoding.mechanism_summary(mechanisms)
+    assert summary[["range", "present", "absent", "top_reason", "top_distractor"]].values.tolist() \
+        == [["X60-X84", 2, 3, "missed_implied_only", "negated"]]
+    text = undercoding.reading(beside, checked, summary)
+    assert "X60-X84: the model detects 100.0% of the human-coded cases at 0.5" in text
+    assert "the study: 21.3% and 64.5%, 917 cases" in text
+    assert "E66: no human-coded test case, so no detection rate." in text
+    # 2 of 5 flagged are real: the interval holds one half, so the reading cannot tell
+    assert "cannot tell whether most of the 5 flagged uncoded X60-X84 cases are real" in text
+    assert "consistent with the study's review" not in text and "is below the study's" in text
+    assert "E66: the model flags no uncoded case at 0.1." in text
+    assert ("commonest recorded reason for missing a present one is missed_implied_only "
+            "(1 of 2)") in text
+    assert "commonest cause of an absent one is negated (1 of 3)" in text
+    real = undercoding.reading(undercoding.beside_study(make_inputs(False), ["X60-X84"],
+                                                        {"X60-X84": 0.05}))
+    assert real.endswith("needs the review sheets.")
+
+
+def test_beside_long_stacks_ours_with_the_study_where_it_has_a_value():
+    checked = pd.DataFrame({"range": ["X60-X84", "F32"], "true_share": [0.4, 0.5],
+                            "low": [0.3, 0.2], "high": [0.5, 0.8],
+                            "study_validated": [0.86, np.nan]})
+    long = undercoding.beside_long(checked, "true_share", "low", "high", "study_validated")
+    assert long[["range", "source", "share", "low", "high"]].values.tolist() == [
+        ["X60-X84", "ours (all flagged, 95% CI)", 0.4, 0.3, 0.5],
+        ["F32", "ours (all flagged, 95% CI)", 0.5, 0.2, 0.8],
+        ["X60-X84", "study (reviewed sample)", 0.86, 0.86, 0.86]]

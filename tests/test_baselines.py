@@ -174,3 +174,26 @@ def test_command_prints_the_table_and_refuses_a_missing_directory(tmp_path, caps
     assert len(pd.read_csv(csv)) == 3
     assert baselines.main(["--prepared", str(tmp_path / "nothing")]) == 2
     assert "nothing/labels.json does not exist; fix:" in capsys.readouterr().err
+
+
+def test_write_baselines_saves_predictions_the_book_loads_like_the_model(synthetic_prepared,
+                                                                         tmp_path):
+    from medcoding.analysis import comparison
+    from medcoding.cohort.synthetic import language
+    from medcoding.predict import load_predictions
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "prepared").symlink_to(synthetic_prepared)
+    written = comparison.write_baselines(run, language.surface_forms())
+    assert written["directory"].tolist() == list(comparison.BASELINE_DIRS.values())
+    test = pd.read_parquet(synthetic_prepared / "test.parquet", columns=["course_id"])
+    labels = json.loads((synthetic_prepared / "labels.json").read_text())["l3"]
+    for directory, threshold in zip(written["directory"], written["threshold"], strict=True):
+        saved = load_predictions(run / "predictions" / directory, "test")
+        assert list(saved.course_ids) == test["course_id"].tolist()
+        assert list(saved.labels) == labels
+        meta = json.loads((run / "predictions" / directory / "baseline.json").read_text())
+        assert meta["threshold"] == threshold and meta["train_on"] == "human"
+    prior = load_predictions(run / "predictions" / "baseline_prior", "test")
+    assert (np.asarray(prior.scores) == np.asarray(prior.scores)[0]).all()  # one ranking for all

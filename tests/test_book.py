@@ -138,3 +138,51 @@ def test_chapters_read_as_a_report_at_laptop_width(smoke_book: pipeline.RunRepor
         assert fact["page_scroll_width"] <= fact["viewport_width"], (name, fact)
         assert not fact["scrolling_text"] and not fact["sticking_out"], (name, fact)
     assert sum(fact["tables"] for fact in facts.values()) >= len(facts), facts
+
+
+#: Chapters with a section that needs the synthetic truth, and what they print without one.
+TRUTH_CHAPTERS = ("03_results", "05_specialties", "06_code_frequency", "07_primary_secondary",
+                  "08_undercoding", "09_documentation", "10_thresholds")
+
+
+def test_chapters_skip_their_truth_sections_on_a_cohort_without_truth(
+        smoke_book: pipeline.RunReport, tmp_path: Path) -> None:
+    """The smoke run's splits without the generator's truth columns, as a real cohort's would
+    be: every analysis chapter runs, says the truth is unknown and shows human-code analyses."""
+    import pandas as pd
+    import papermill
+
+    from medcoding.io import read_json, write_json
+
+    run = tmp_path / "real"
+    (run / "prepared").mkdir(parents=True)
+    source = smoke_book.run_dir
+    for split in ("train", "val", "test"):
+        frame = pd.read_parquet(source / "prepared" / f"{split}.parquet")
+        frame = frame.drop(columns=[c for c in frame.columns
+                                    if c.startswith(("true_", "distractor_"))])
+        frame.to_parquet(run / "prepared" / f"{split}.parquet")
+    (run / "prepared" / "labels.json").write_text(
+        (source / "prepared" / "labels.json").read_text())
+    manifest = read_json(source / "prepared" / "manifest.json")
+    manifest["input_manifest"]["synthetic"] = False
+    write_json(run / "prepared" / "manifest.json", manifest)
+    (run / "models").symlink_to(source / "models")
+    (run / "predictions").mkdir()
+    for name in ("main", "full"):
+        (run / "predictions" / name).symlink_to(source / "predictions" / name)
+    steps, _ = pipeline.discover_steps(ROOT)
+    params = pipeline.profile_parameters("smoke", None, ROOT, steps, run)
+    for step in [step for step in steps if step.name in TRUTH_CHAPTERS]:
+        output = tmp_path / f"{step.name}.ipynb"
+        papermill.execute_notebook(str(step.source), str(output),
+                                   parameters=pipeline.parameters_for(step.source, params),
+                                   cwd=str(step.source.parent), progress_bar=False,
+                                   kernel_name="python3")
+        text = "".join(output.get("text", "") for cell in nbformat.read(output, 4).cells
+                       for output in cell.get("outputs", []))
+        assert "This cohort has no known truth" in text, step.name
+    baselines = pd.read_csv(run / "tables" / "results_baselines.csv")
+    assert set(baselines["reference"]) == {"human"}
+    assert "surface-form dictionary" not in set(baselines["model"])  # the generator's bank
+    assert {"PLM-CA", "TF-IDF + LR", "frequency prior"} <= set(baselines["model"])

@@ -287,6 +287,7 @@ class Split:
     patient_ids: np.ndarray
     human: list[list[str]]
     truth: list[list[str]] | None
+    course_ids: np.ndarray | None = None
 
     def target(self, train_on: str) -> list[list[str]]:
         codes = self.human if train_on == "human" else self.truth
@@ -306,12 +307,14 @@ def read_split(path: Path, train_patients: int | None = None) -> Split:
         raise ValueError(f"{path}: missing column(s) {missing}; fix: pass a directory written "
                          "by `medcoding prepare`")
     wanted = ["text", "patient_id", "codes_l3"] + (["true_l3"] if "true_l3" in columns else [])
+    wanted += ["course_id"] if "course_id" in columns else []
     frame = pd.read_parquet(path, columns=wanted + (["patient_rank"] if train_patients else []))
     if train_patients is not None:
         frame = frame[frame["patient_rank"] < train_patients]
     truth = code_lists(frame["true_l3"]) if "true_l3" in frame else None
+    course_ids = frame["course_id"].to_numpy() if "course_id" in frame else None
     return Split(frame["text"].tolist(), frame["patient_id"].to_numpy(),
-                 code_lists(frame["codes_l3"]), truth)
+                 code_lists(frame["codes_l3"]), truth, course_ids)
 
 
 @dataclass
@@ -355,7 +358,8 @@ class BaselineRun:
                                    "map_truth", "threshold"]]
 
 
-def score_baselines(prepared: str | Path, surface_forms: str | Path | None = None,
+def score_baselines(prepared: str | Path,
+                    surface_forms: str | Path | Mapping[str, Sequence[str]] | None = None,
                     train_on: str = "human", system: str | None = None,
                     train_patients: int | None = None, c: float | Sequence[float] = DEFAULT_C,
                     all_matches: bool = False) -> BaselineRun:
@@ -363,6 +367,8 @@ def score_baselines(prepared: str | Path, surface_forms: str | Path | None = Non
 
     Each threshold is tuned on ``val.parquet`` against the ``train_on`` codes. ``system``
     defaults to the prepared manifest's code system; ``all_matches`` is :class:`PhraseMatcher`'s.
+    ``surface_forms`` is a file for :func:`read_surface_forms` or the ``{category: [phrases]}``
+    mapping itself (e.g. :func:`medcoding.cohort.synthetic.language.surface_forms`).
     ``c`` is :func:`fit_tfidf_lr`'s, or several values: one model is fitted for each and the one
     with the best validation micro F1 (at its own tuned threshold) is scored. The scores can go to
     :func:`medcoding.evaluation.bootstrap_ci` with ``run.test.patient_ids`` as groups.
@@ -391,7 +397,9 @@ def score_baselines(prepared: str | Path, surface_forms: str | Path | None = Non
         frequency_scores(shares, len(test.texts)))
     matchers = {"ICD-10 title dictionary": icd_title_phrases(labels, system)}
     if surface_forms is not None:
-        matchers["surface-form dictionary"] = read_surface_forms(surface_forms)
+        matchers["surface-form dictionary"] = (
+            dict(surface_forms) if isinstance(surface_forms, Mapping)
+            else read_surface_forms(surface_forms))
     for name, phrases in matchers.items():
         matcher = PhraseMatcher(phrases, labels, all_matches)
         add(name, matcher.scores(val.texts), matcher.scores(test.texts))

@@ -115,6 +115,29 @@ def scatter(
     return fig
 
 
+def facet_scatter(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    facet: str,
+    *,
+    titles: dict[str, str] | None = None,
+    ylabel: str | None = None,
+):
+    """One scatter panel per ``facet`` value side by side (own x axis, shared y axis)."""
+    _require(df, [x, y, facet], "facet_scatter")
+    levels = list(dict.fromkeys(df[facet]))
+    fig, axes = plt.subplots(1, len(levels), figsize=(3.2 * len(levels) + 0.6, 3.4), sharey=True,
+                             squeeze=False)
+    for ax, level in zip(axes[0], levels, strict=True):
+        rows = df[df[facet] == level]
+        ax.scatter(rows[x], rows[y], s=22, alpha=0.7, color=OURS_COLOR, linewidth=0)
+        ax.set_xlabel((titles or {}).get(level, str(level)))
+    axes[0][0].set_ylabel(ylabel or y)
+    fig.tight_layout()
+    return fig
+
+
 def line_plot(
     df: pd.DataFrame,
     x: str,

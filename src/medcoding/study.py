@@ -218,3 +218,59 @@ def undercoding(codes: str) -> dict:
         raise KeyError(f"the study has no under-coding sweep for {codes!r}; it has "
                        f"{list(UNDERCODING['codes'])}")
     return rows.iloc[0].to_dict()
+
+
+#: The hand review of 50 flagged, uncoded cases per range (Results: suicide-related behaviours,
+#: weight disorders, hypertension), one row per finding. ``group`` is the review group of
+#: :mod:`medcoding.analysis.undercoding` the finding falls in; ``share`` is NaN where the study
+#: names the finding without a share (E66's errors: the rest after the explicit mentions).
+#: The suicide review's four shares add to 102% as published.
+UNDERCODING_REVIEW = pd.DataFrame(
+    [
+        {"range": "X60-X84", "finding": "explicit 'suicide attempt'", "share": 0.68,
+         "truly_present": True, "group": "present: named in the text"},
+        {"range": "X60-X84", "finding": "suicide-related behaviour mentioned", "share": 0.08,
+         "truly_present": True, "group": "present: named in the text"},
+        {"range": "X60-X84", "finding": "method only (a large paracetamol intake, cut wrists)",
+         "share": 0.12, "truly_present": True, "group": "present: implied only"},
+        {"range": "X60-X84", "finding": "false: ambiguous overdose, previous attempt, explicit "
+         "denial", "share": 0.14, "truly_present": False,
+         "group": "absent: the study's error kinds"},
+        {"range": "E66", "finding": "explicit overweight or high BMI", "share": 0.76,
+         "truly_present": True, "group": "present: named in the text"},
+        {"range": "E66", "finding": "errors: weight loss or gastric bypass without the current "
+         "weight (no share given)", "share": float("nan"), "truly_present": False,
+         "group": "absent: the study's error kinds"},
+        {"range": "I10-I15", "finding": "explicit hypertension", "share": 0.74,
+         "truly_present": True, "group": "present: named in the text"},
+        {"range": "I10-I15", "finding": "antihypertensive drugs only", "share": 0.10,
+         "truly_present": True, "group": "present: implied only"},
+        {"range": "I10-I15", "finding": "inferred from related cardiovascular conditions",
+         "share": 0.16, "truly_present": False, "group": "absent: the study's error kinds"},
+    ]
+)
+
+#: The synthetic distractor kinds (``contract.DISTRACTOR_KINDS``) that are the study's own
+#: error types, per reviewed range.
+REVIEW_DISTRACTOR_KINDS = {
+    "X60-X84": ("ambiguous_overdose", "previous_attempt", "denied_attempt"),
+    "E66": ("bypass_no_weight",),
+    "I10-I15": ("related_cardiovascular",),
+}
+
+
+def _review_range(codes: str) -> str | None:
+    rows = UNDERCODING[(UNDERCODING["codes"] == codes) | (UNDERCODING["codes_as_written"] == codes)]
+    return None if rows.empty else rows.iloc[0]["codes"]
+
+
+def undercoding_review(codes: str) -> pd.DataFrame:
+    """The study's review findings for one range (empty for a range it did not review)."""
+    name = _review_range(codes)
+    return UNDERCODING_REVIEW[UNDERCODING_REVIEW["range"] == name].reset_index(drop=True)
+
+
+def review_distractor_kinds(codes: str) -> tuple[str, ...]:
+    """The distractor kinds matching the study's error types for ``codes`` (empty if none)."""
+    name = _review_range(codes)
+    return REVIEW_DISTRACTOR_KINDS.get(name, ()) if name else ()

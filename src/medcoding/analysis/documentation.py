@@ -185,3 +185,76 @@ def _median(values: pd.Series) -> float:
 
 def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else float("nan")
+
+
+def with_reasons(cases: pd.DataFrame, reasons: pd.DataFrame) -> pd.DataFrame:
+    """``cases`` with the coder's recorded reason for its human code of the range (from
+    :func:`medcoding.analysis.mechanisms.human_code_reasons`; the first when several)."""
+    first = reasons.drop_duplicates("course_id").set_index("course_id")["reason"]
+    return cases.assign(reason=cases["course_id"].map(first).fillna("no recorded reason"))
+
+
+def reason_table(cases: pd.DataFrame, group: str) -> pd.DataFrame:
+    """Cases per ``group`` value and recorded ``reason``: ``group, reason, cases, share``
+    (share within the group)."""
+    table = cases.groupby([group, "reason"]).size().rename("cases").reset_index()
+    table["share"] = table["cases"] / table.groupby(group)["cases"].transform("sum")
+    return table.sort_values([group, "cases"], ascending=[False, False], ignore_index=True)
+
+
+def _shares(hits: int, total: int) -> tuple[float, float, float]:
+    from medcoding.analysis.undercoding import wilson_interval
+
+    low, high = wilson_interval(hits, total)
+    return (hits / total if total else float("nan"), low, high)
+
+
+def beside_study(diabetes: pd.DataFrame, heart: pd.DataFrame, unspecified: str = "E14",
+                 code: str = "I50", low_confidence: float = 0.2) -> pd.DataFrame:
+    """The study's documentation figures beside ours, with Wilson 95% intervals:
+    ``statement, study, ours, low, high, cases``."""
+    from medcoding import study
+
+    prefers = diabetes[diabetes["prefers_specific"]] if len(diabetes) else diabetes
+    low = heart[heart["low_confidence"]] if len(heart) else heart
+    rows = [
+        (f"{unspecified} cases where the model prefers a specific type",
+         study.DIABETES["specific_preferred_share"], int(len(prefers)), len(diabetes)),
+        ("... of those, the specific type is truly present (the study: explicit in its sample)",
+         study.DIABETES["explicit_type_share"],
+         int(prefers["true_specific"].sum()) if "true_specific" in prefers else None,
+         len(prefers)),
+        (f"{code} cases scored below {low_confidence}", study.HEART_FAILURE["low_confidence_share"],
+         int(len(low)), len(heart)),
+        ("... of those, the text mentions heart failure or an EF (the study: clear evidence)",
+         study.HEART_FAILURE["evidence_share"],
+         int(((low["mentions"] > 0) | (low["ef_mentions"] > 0)).sum()) if len(low) else 0,
+         len(low)),
+        ("... of those, heart failure is truly present", float("nan"),
+         int(low["truly_present"].sum()) if "truly_present" in low else None, len(low)),
+    ]
+    table = []
+    for statement, theirs, hits, total in rows:
+        ours, lo, hi = _shares(hits, total) if hits is not None else (float("nan"),) * 3
+        table.append({"statement": statement, "study": theirs, "ours": ours, "low": lo,
+                      "high": hi, "cases": total})
+    return pd.DataFrame(table)
+
+
+def reading(beside: pd.DataFrame) -> str:
+    """Each of our shares against the study's (:func:`medcoding.readings.against`)."""
+    from medcoding import readings
+
+    parts = []
+    for _, row in beside.iterrows():
+        name = row["statement"].split(" (the study")[0].replace("... of those, ", "of those, ")
+        if not row["cases"]:
+            parts.append(f"No case for: {name}.")
+        elif np.isnan(row["study"]):
+            shown = readings.interval(row["ours"], row["low"], row["high"], ".0%")
+            parts.append(readings.sentence(f"{name}: {shown}."))
+        else:
+            parts.append(readings.against(f"The share ({name}; {int(row['cases'])} cases)",
+                                          row["ours"], row["low"], row["high"], row["study"],
+                                          "the study's", ".0%"))
+    return " ".join(parts)

@@ -87,3 +87,95 @@ def secondary_bins(secondary: pd.DataFrame, edges=SHARE_EDGES) -> pd.DataFrame:
         rows.append({"share_low": edges[i], "share_high": edges[i + 1], "codes": len(f1),
                      "mean_f1": float(f1.mean()) if len(f1) else float("nan")})
     return pd.DataFrame(rows)
+
+
+def beside_study(codes: pd.DataFrame, secondary: pd.DataFrame) -> pd.DataFrame:
+    """The study's statements on Figure 2 with our value beside each (``statement, study,
+    ours``); ``codes`` is :func:`code_table`, ``secondary`` :func:`secondary_table`."""
+    from medcoding import study
+
+    scored = codes[codes["f1"].notna() & (codes["train_count"] > 0)]
+    frequency, share = study.CODE_FREQUENCY, study.SECONDARY_SHARE
+    common = scored[scored["train_count"] > frequency["common_code_training_count"]]
+    rare = scored[scored["train_count"] < frequency["rare_code_training_count"]]
+    mostly_secondary = secondary[secondary["secondary_share"] > share["mostly_secondary_share"]]
+    mostly_primary = secondary[secondary["secondary_share"] < 0.5]
+
+    def mean(frame: pd.DataFrame) -> float:
+        return frame["f1"].mean() if len(frame) else np.nan
+
+    return pd.DataFrame([
+        {"statement": "codes never predicted", "study": frequency["never_predicted_share"],
+         "ours": never_predicted_share(codes)},
+        {"statement": f"mean F1, codes with < {frequency['rare_code_training_count']:,} "
+                      "training occurrences", "study": np.nan, "ours": mean(rare)},
+        {"statement": f"mean F1, codes with > {frequency['common_code_training_count']:,} "
+                      "training occurrences (the study: above)",
+         "study": frequency["common_code_mean_f1_above"], "ours": mean(common)},
+        {"statement": f"mean F1, codes > {share['mostly_secondary_share']:.0%} secondary (the "
+                      "study: below)", "study": share["mostly_secondary_mean_f1_below"],
+         "ours": mean(mostly_secondary)},
+        {"statement": "mean F1, mostly primary codes (the study: above)",
+         "study": share["mostly_primary_mean_f1_above"], "ours": mean(mostly_primary)},
+    ])
+
+
+def trends(codes: pd.DataFrame, secondary: pd.DataFrame, n_resamples: int = 1000,
+           seed: int = 0) -> pd.DataFrame:
+    """Per-code F1 against log10 training frequency (all codes with test support) and against the
+    secondary share (codes above the Figure 2b minimum): correlation with a bootstrap interval
+    over codes. Columns ``factor, codes, correlation, low, high``."""
+    from medcoding.analysis.association import correlation
+
+    scored = codes[codes["f1"].notna() & (codes["train_count"] > 0)]
+    rows = []
+    for factor, frame, x in [("log10 training frequency", scored,
+                              np.log10(scored["train_count"].astype(float))),
+                             ("secondary share", secondary, secondary["secondary_share"])]:
+        found = correlation(x, frame["f1"], n_resamples, seed)
+        rows.append({"factor": factor, "codes": found["n"], "correlation": found["correlation"],
+                     "low": found["low"], "high": found["high"]})
+    return pd.DataFrame(rows)
+
+
+def trend_reading(table: pd.DataFrame) -> str:
+    """One sentence per trend (:func:`medcoding.readings.association`), beside the study's."""
+    from medcoding import readings
+
+    study_direction = {"log10 training frequency": "rises", "secondary share": "falls"}
+    parts = []
+    for _, row in table.iterrows():
+        parts.append(readings.association(
+            "per-code F1", f"the {row['factor']}", row["correlation"], row["low"], row["high"],
+            fmt=".2f").replace(" (", f" (correlation over {row['codes']} codes: ", 1))
+        parts.append(f"In the study it {study_direction[row['factor']]}.")
+    return " ".join(parts)
+
+
+def mechanism_bins(codes: pd.DataFrame, per_decade: int = 1) -> pd.DataFrame:
+    """True code occurrences (:func:`medcoding.analysis.mechanisms.true_codes`) per training
+    frequency bin: the coder's coded share and the model's top-k share of the coded and the
+    uncoded ones, each with a Wilson 95% interval.
+
+    Columns ``bin_low, bin_high, occurrences, coded_share, coded_low, coded_high,
+    top_k_coded, top_k_uncoded``.
+    """
+    from medcoding.analysis.undercoding import wilson_interval
+
+    known = codes[codes["train_count"] > 0]
+    edges = 10 ** (np.floor(np.log10(known["train_count"].astype(float)) * per_decade)
+                   / per_decade) if len(known) else pd.Series(dtype=float)
+    rows = []
+    for low in sorted(set(edges)):
+        rows_in = known[edges == low]
+        coded = rows_in[rows_in["coded"]]
+        uncoded = rows_in[~rows_in["coded"]]
+        interval = wilson_interval(len(coded), len(rows_in))
+        rows.append({"bin_low": low, "bin_high": low * 10 ** (1 / per_decade),
+                     "occurrences": len(rows_in), "coded_share": len(coded) / len(rows_in),
+                     "coded_low": interval[0], "coded_high": interval[1],
+                     "top_k_coded": coded["in_top_k"].mean() if len(coded) else np.nan,
+                     "top_k_uncoded": uncoded["in_top_k"].mean() if len(uncoded) else np.nan})
+    return pd.DataFrame(rows, columns=["bin_low", "bin_high", "occurrences", "coded_share",
+                                       "coded_low", "coded_high", "top_k_coded",
+                                       "top_k_uncoded"])

@@ -53,6 +53,21 @@ def specialty_medians(departments: pd.DataFrame) -> pd.DataFrame:
                              ignore_index=True)
 
 
+def beside_study(medians: pd.DataFrame) -> pd.DataFrame:
+    """The study's extreme specialties (:data:`medcoding.study.SPECIALTY_RANGE`) with our median
+    for the same specialty (NaN where ours has none), then our lowest and highest."""
+    from medcoding import study
+
+    lookup = medians.assign(key=medians["specialty"].str.lower().str.replace("_", " "))
+    lookup = lookup.set_index("key")["median_f1"]
+    beside = study.SPECIALTY_RANGE.rename(columns={"f1_micro": "study_median_f1"})
+    beside["our_median_f1"] = beside["specialty"].str.lower().map(lookup)
+    beside["our_rank"] = beside["specialty"].str.lower().map(
+        {key: rank + 1 for rank, key in enumerate(lookup.index)})
+    beside["our_specialties"] = len(medians)
+    return beside
+
+
 def specialty_range(medians: pd.DataFrame) -> dict:
     """Lowest and highest specialty median: ``{"low": (specialty, f1), "high": (...)}``.
 
@@ -65,3 +80,111 @@ def specialty_range(medians: pd.DataFrame) -> dict:
             "high": (best["specialty"], float(best["median_f1"])),
             "specialties": len(medians)}
 
+
+
+# --------------------------------------------------------------------------- explanations
+
+#: The study's explanations of the spread, as department-level factors (see department_factors).
+FACTORS = {
+    "secondary_share": "the share of secondary codes",
+    "comorbidity": "the number of conditions per course",
+    "completeness": "the coder's completeness",
+}
+
+
+def _lists(values) -> list[list[str]]:
+    return [[] if codes is None else list(codes) for codes in values]
+
+
+def department_factors(inputs: AnalysisInputs, threshold: float | np.ndarray = 0.5,
+                       min_courses: int = 100) -> pd.DataFrame:
+    """Per included department: micro F1 against the human codes and the study's explanations.
+
+    Columns ``specialty, department, courses, f1_micro, secondary_share`` (share of the
+    department's codes that are not the primary), ``comorbidity`` (codes per course) and, on a
+    synthetic cohort, ``completeness`` (share of the true codes the coder coded); the first two
+    count true codes on a synthetic cohort, human codes otherwise.
+    """
+    departments = department_f1(inputs, threshold, min_courses)
+    departments = departments[departments["included"]].drop(columns="included")
+    split = inputs.split
+    if inputs.is_synthetic:
+        codes = _lists(split[inputs.true_column])
+        primary = split["true_primary_full"].map(
+            lambda code: code[:3] if isinstance(code, str) and inputs.level == "l3" else code)
+    else:
+        codes = _lists(split[inputs.code_column])
+        primary = split[inputs.primary_column]
+    per_course = pd.DataFrame({
+        "specialty": split["specialty"].astype(str).to_numpy(),
+        "department": split["department"].astype(str).to_numpy(),
+        "codes": [len(set(c)) for c in codes],
+        "secondary": [len(set(c) - {p}) for c, p in zip(codes, primary, strict=True)],
+    })
+    if inputs.is_synthetic:
+        human = _lists(split[inputs.code_column])
+        per_course["coded"] = [len(set(t) & set(h)) for t, h in zip(codes, human, strict=True)]
+    sums = per_course.groupby(["specialty", "department"]).sum(numeric_only=True)
+    factors = pd.DataFrame({
+        "secondary_share": sums["secondary"] / sums["codes"].where(sums["codes"] > 0),
+        "comorbidity": sums["codes"] / per_course.groupby(["specialty", "department"]).size()})
+    if inputs.is_synthetic:
+        factors["completeness"] = sums["coded"] / sums["codes"].where(sums["codes"] > 0)
+    return departments.merge(factors.reset_index(), on=["specialty", "department"], how="left")
+
+
+def associations(factors: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
+                 outcome: str = "f1_micro") -> pd.DataFrame:
+    """Pearson correlation of department F1 with each factor, with a 95% bootstrap interval
+    over departments (departments drawn with replacement; percentile interval).
+
+    Columns ``factor, departments, correlation, low, high``; NaN with fewer than three
+    departments or a factor that does not vary.
+    """
+    from medcoding.analysis.association import correlation
+
+    rows = []
+    for factor in [name for name in FACTORS if name in factors.columns]:
+        found = correlation(factors[outcome], factors[factor], n_resamples, seed)
+        rows.append({"factor": factor, "departments": found["n"],
+                     "correlation": found["correlation"], "low": found["low"],
+                     "high": found["high"]})
+    return pd.DataFrame(rows, columns=["factor", "departments", "correlation", "low", "high"])
+
+
+def association_reading(table: pd.DataFrame) -> str:
+    """One sentence per factor (:func:`medcoding.readings.association`)."""
+    from medcoding import readings
+
+    return " ".join(
+        readings.association("department micro F1", FACTORS[row["factor"]], row["correlation"],
+                             row["low"], row["high"], fmt=".2f").replace(
+            " (", f" (correlation over {row['departments']} departments: ", 1)
+        for _, row in table.iterrows())
+
+
+def spread_reading(medians: pd.DataFrame, min_courses: int) -> str:
+    """The spread of the specialty medians, ours and the study's, in words from the numbers."""
+    from medcoding import study
+
+    theirs = study.SPECIALTY_RANGE.sort_values("f1_micro")
+    study_text = (f"the study's ranged from {theirs['f1_micro'].iloc[0]:.0%} "
+                  f"({theirs['specialty'].iloc[0].lower()}) to {theirs['f1_micro'].iloc[-1]:.0%} "
+                  f"({theirs['specialty'].iloc[-1].lower()})")
+    if medians.empty:
+        return (f"No department has {min_courses} or more test courses, so the specialties "
+                f"cannot be compared on this test set; {study_text}.")
+    if len(medians) == 1:
+        only = medians.iloc[0]
+        return (f"Only one specialty ({only['specialty']}) has departments with at least "
+                f"{min_courses} test courses (median micro F1 {only['median_f1']:.0%}), so the "
+                f"spread cannot be compared; {study_text}.")
+    extremes = specialty_range(medians)
+    (low_name, low), (high_name, high) = extremes["low"], extremes["high"]
+    beside = beside_study(medians).dropna(subset=["our_rank"])
+    ranks = "".join(f" {row['specialty']} ranks {int(row['our_rank'])} of "
+                    f"{int(row['our_specialties'])}." for _, row in beside.iterrows())
+    return (f"Across {extremes['specialties']} specialties the median department micro F1 "
+            f"ranges from {low:.0%} ({low_name}) to {high:.0%} ({high_name}); {study_text}."
+            f"{ranks} The medians rest on few departments each and carry no interval, so the "
+            "order of neighbouring specialties is not a finding.")

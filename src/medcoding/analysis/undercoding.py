@@ -10,13 +10,15 @@ the highest score over the range's labels is at least ``t``. The study swept X60
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from medcoding import icd10
 from medcoding.analysis.inputs import AnalysisInputs
-from medcoding.cohort.contract import EVIDENCE_LEVELS
+from medcoding.cohort.contract import EVIDENCE_IMPLIED, EVIDENCE_LEVELS, EVIDENCE_NAMED
 
 DEFAULT_RANGES = ("X60-X84", "E66", "I10-I15")
 DEFAULT_THRESHOLDS = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01)
@@ -265,3 +267,307 @@ def review_sheet(
     for column in ("genuine", "evidence", "comment"):
         sheet[column] = ""
     return sheet
+
+
+# --------------------------------------------------------------------------- by mechanism
+
+#: How a truly present flagged case is shown, grouped as the study's hand review grouped it.
+NAMED, IMPLIED, UNWRITTEN = "present: named in the text", "present: implied only", \
+    "present: not written in this course"
+STUDY_KINDS, OTHER_KINDS, NO_DISTRACTOR = ("absent: the study's error kinds",
+                                           "absent: another distractor",
+                                           "absent: no distractor in the text")
+REVIEW_GROUPS = (NAMED, IMPLIED, UNWRITTEN, STUDY_KINDS, OTHER_KINDS, NO_DISTRACTOR)
+
+
+def read_coding(data_dir: str | Path) -> pd.DataFrame | None:
+    """The cohort's ``coding`` table (why each true or human code was coded or missed), or None.
+
+    ``data_dir`` is the contract directory (a prepared directory's manifest names it as
+    ``data_dir``). Returns ``course_id, code, truly_present, human_coded, reason``; None when the
+    cohort has no ``coding.parquet`` (real cohorts, older synthetic ones).
+    """
+    path = Path(data_dir) / "coding.parquet"
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path, columns=["course_id", "code", "truly_present", "human_coded",
+                                          "reason"])
+
+
+def missed_reasons(coding: pd.DataFrame, course_ids, spec: str) -> pd.Series:
+    """Per course of ``course_ids``: the coder's recorded reason for missing its true codes of
+    the range (the commonest when several, ties by name), None where none was missed."""
+    code_range = icd10.parse_range(spec)
+    missed = coding[coding["truly_present"] & ~coding["human_coded"]
+                    & coding["code"].map(lambda code: code in code_range)]
+    reason = (missed.groupby(["course_id", "reason"]).size().rename("n").reset_index()
+              .sort_values(["course_id", "n", "reason"], ascending=[True, False, True])
+              .drop_duplicates("course_id").set_index("course_id")["reason"])
+    lookup = reason.to_dict()
+    return pd.Series([lookup.get(course) for course in course_ids], dtype=object, name="reason")
+
+
+def flagged_mechanisms(inputs: AnalysisInputs, spec: str, threshold: float,
+                       coding: pd.DataFrame | None) -> pd.DataFrame:
+    """The uncoded cases the model flags at ``threshold``, by the mechanism behind each.
+
+    A truly present case is split by the coder's recorded reason for missing it (``coding``:
+    ``missed_narrative_only``, ``missed_implied_only``, ``missed_buried``,
+    ``missed_not_reimbursed``, ...; ``no recorded reason`` without a coding table) and by how the
+    text shows it (``evidence``); a truly absent one by the distractor kind in its text that
+    misled the model (``negated``, ``previous_attempt``, ``bypass_no_weight``, ...; ``no
+    distractor`` when the text mentions none of the range). Columns ``range, threshold,
+    truly_present, mechanism, evidence, group, cases, share, share_low, share_high`` (share of
+    all flagged uncoded cases, Wilson 95%); ``group`` is one of :data:`REVIEW_GROUPS`.
+    """
+    from medcoding import study
+
+    if not inputs.is_synthetic:
+        raise ValueError(f"{inputs.source}: mechanisms need the synthetic truth; fix: run this "
+                         "on a synthetic cohort")
+    columns = ["range", "threshold", "truly_present", "mechanism", "evidence", "group", "cases",
+               "share", "share_low", "share_high"]
+    score = range_scores(inputs, spec)
+    human = has_range_code(inputs.split[inputs.code_column], spec)
+    truth = has_range_code(inputs.split[inputs.true_column], spec)
+    extra = (score >= threshold) & ~human  # [courses]
+    if not extra.any():
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+    evidence = case_evidence(inputs, spec)[extra].to_numpy()
+    if coding is None:
+        reasons = np.array([None] * int(extra.sum()), dtype=object)
+    else:
+        reasons = missed_reasons(coding, inputs.split["course_id"][extra], spec).to_numpy()
+    study_kinds = study.review_distractor_kinds(spec)
+    rows = []
+    for present, shown, reason in zip(truth[extra], evidence, reasons, strict=True):
+        if present:
+            mechanism = reason if reason is not None else "no recorded reason"
+            group = (NAMED if shown in EVIDENCE_NAMED else IMPLIED if shown in EVIDENCE_IMPLIED
+                     else UNWRITTEN)
+        else:
+            kind = shown.removeprefix("distractor: ") if shown.startswith("distractor") else None
+            mechanism = kind if kind else "no distractor"
+            group = (NO_DISTRACTOR if kind is None else
+                     STUDY_KINDS if kind in study_kinds else OTHER_KINDS)
+        rows.append({"truly_present": bool(present), "mechanism": mechanism,
+                     "evidence": shown if present else "absent", "group": group})
+    frame = pd.DataFrame(rows)
+    table = (frame.groupby(["truly_present", "mechanism", "evidence", "group"]).size()
+             .rename("cases").reset_index())
+    total = int(extra.sum())
+    table["share"] = table["cases"] / total
+    intervals = [wilson_interval(int(cases), total) for cases in table["cases"]]
+    table["share_low"] = [low for low, _ in intervals]
+    table["share_high"] = [high for _, high in intervals]
+    table.insert(0, "threshold", float(threshold))
+    table.insert(0, "range", spec)
+    return table.sort_values(["truly_present", "cases", "mechanism"],
+                             ascending=[False, False, True], ignore_index=True)[columns]
+
+
+def beside_review(mechanisms: pd.DataFrame, spec: str) -> pd.DataFrame:
+    """Our flagged uncoded cases of ``spec`` in the study's review groups, beside its shares.
+
+    ``mechanisms`` is :func:`flagged_mechanisms` output. Columns ``range, group, cases, share,
+    share_low, share_high, study_share, study_finding`` (study columns from
+    :data:`medcoding.study.UNDERCODING_REVIEW`; NaN where the study gives no share).
+    """
+    from medcoding import study
+
+    wanted = icd10.parse_range(spec)
+    ours = mechanisms[[icd10.parse_range(r) == wanted for r in mechanisms["range"]]]
+    total = int(ours["cases"].sum()) if len(ours) else 0
+    review = study.undercoding_review(spec)
+    rows = []
+    for group in REVIEW_GROUPS:
+        cases = int(ours.loc[ours["group"] == group, "cases"].sum()) if total else 0
+        low, high = wilson_interval(cases, total)
+        theirs = review[review["group"] == group]
+        rows.append({"range": spec, "group": group, "cases": cases,
+                     "share": cases / total if total else np.nan,
+                     "share_low": low, "share_high": high,
+                     "study_share": theirs["share"].sum(min_count=1) if len(theirs) else np.nan,
+                     "study_finding": "; ".join(theirs["finding"]) if len(theirs) else ""})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- chapter tables
+
+
+def flag_boundaries(specs, flag_threshold: float | None = None,
+                    fallback: float = 0.1) -> dict[str, float]:
+    """The boundary of the flagged-case analysis per range: ``flag_threshold`` when given, else
+    the study's lowered boundary for the range, else ``fallback``."""
+    from medcoding import study
+
+    if flag_threshold is not None:
+        return {spec: float(flag_threshold) for spec in specs}
+    boundaries = {}
+    for spec in specs:
+        try:
+            boundaries[spec] = float(study.undercoding(spec)["lowered_threshold"])
+        except KeyError:
+            boundaries[spec] = float(fallback)
+    return boundaries
+
+
+def sweep_notes(swept: pd.DataFrame) -> list[str]:
+    """One line per range of a sweep that cannot be drawn: no label, or no human-coded case."""
+    notes = []
+    for spec, group in swept.groupby("range", sort=False):
+        if group["range_labels"].iloc[0] == 0:
+            notes.append(f"{spec}: no code of this range is in the model's label vocabulary (too "
+                         "rare in training): the model cannot flag it.")
+        elif group["human_cases"].iloc[0] == 0:
+            notes.append(f"{spec}: no test course has a human-coded code of this range.")
+    return notes
+
+
+def _study(spec: str) -> dict | None:
+    from medcoding import study
+
+    try:
+        return study.undercoding(spec)
+    except KeyError:
+        return None
+
+
+def beside_study(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """Detection at 0.5 and at the lowered boundary, and the uncoded cases flagged there, ours
+    beside the study's (its numbers from :data:`medcoding.study.UNDERCODING`)."""
+    rows = []
+    for spec in specs:
+        theirs = _study(spec)
+        lowered = boundaries[spec] if theirs is None else float(theirs["lowered_threshold"])
+        ours = sweep(inputs, spec, sorted({0.5, lowered}, reverse=True)).set_index("threshold")
+        rows.append({
+            "range": spec, "lowered_boundary": lowered,
+            "study_cases": np.nan if theirs is None else theirs["human_coded_cases"],
+            "our_cases": ours["human_cases"].iloc[0],
+            "study_detected_0.5": np.nan if theirs is None else theirs["detected_at_0.5"],
+            "our_detected_0.5": ours.loc[0.5, "detection_rate"],
+            "study_detected_lowered": np.nan if theirs is None else theirs["detected_at_lowered"],
+            "our_detected_lowered": ours.loc[lowered, "detection_rate"],
+            "study_extra_cases": np.nan if theirs is None else theirs["extra_model_cases"],
+            "our_extra_cases": ours.loc[lowered, "flagged_uncoded"],
+        })
+    return pd.DataFrame(rows)
+
+
+def secondary_shares(inputs: AnalysisInputs, specs) -> pd.DataFrame:
+    """Per range: the share of human-coded training and test cases where it is secondary,
+    beside the study's."""
+    rows = []
+    for spec in specs:
+        train = secondary_share(inputs.train_codes["codes"], inputs.train_codes["primary"], spec)
+        test = secondary_share(inputs.split[inputs.code_column],
+                               inputs.split[inputs.primary_column], spec)
+        theirs = _study(spec)
+        rows.append({"range": spec, "train_cases": train["cases"],
+                     "train_secondary_share": train["secondary_share"],
+                     "test_cases": test["cases"], "test_secondary_share": test["secondary_share"],
+                     "study_secondary_share": np.nan if theirs is None
+                     else theirs["secondary_share"]})
+    return pd.DataFrame(rows)
+
+
+def validation(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """Per range, at its boundary: the flagged uncoded cases, the share truly present (Wilson
+    95%) beside the study's reviewed share, and recall of the true cases (synthetic)."""
+    rows = []
+    for spec in specs:
+        row = sweep(inputs, spec, [boundaries[spec]]).iloc[0]
+        theirs = _study(spec)
+        rows.append({"range": spec, "boundary": boundaries[spec],
+                     "flagged_uncoded": row["flagged_uncoded"],
+                     "truly_present": row["flagged_uncoded_true"],
+                     "true_share": row["true_share"], "low": row["true_share_low"],
+                     "high": row["true_share_high"],
+                     "study_validated": np.nan if theirs is None else theirs["validated"],
+                     "true_recall": row["true_recall"]})
+    return pd.DataFrame(rows)
+
+
+def mechanism_summary(mechanisms: pd.DataFrame) -> pd.DataFrame:
+    """Per range: flagged uncoded cases, the commonest coder reason among the truly present and
+    the commonest distractor kind among the absent, with their counts."""
+    rows = []
+    for spec, group in mechanisms.groupby("range", sort=False):
+        present = group[group["truly_present"].astype(bool)].groupby("mechanism")["cases"].sum()
+        absent = group[~group["truly_present"].astype(bool)].groupby("mechanism")["cases"].sum()
+        top_present = present.sort_values(ascending=False, kind="stable")
+        top_absent = absent.sort_values(ascending=False, kind="stable")
+        rows.append({"range": spec, "flagged_uncoded": int(group["cases"].sum()),
+                     "present": int(present.sum()), "absent": int(absent.sum()),
+                     "top_reason": top_present.index[0] if len(present) else None,
+                     "top_reason_cases": int(top_present.iloc[0]) if len(present) else 0,
+                     "top_distractor": top_absent.index[0] if len(absent) else None,
+                     "top_distractor_cases": int(top_absent.iloc[0]) if len(absent) else 0})
+    return pd.DataFrame(rows, columns=["range", "flagged_uncoded", "present", "absent",
+                                       "top_reason", "top_reason_cases", "top_distractor",
+                                       "top_distractor_cases"])
+
+
+def reading(beside: pd.DataFrame, checked: pd.DataFrame | None = None,
+            summary: pd.DataFrame | None = None) -> str:
+    """The chapter's reading from :func:`beside_study`, :func:`validation` and
+    :func:`mechanism_summary` (the last two None on a cohort without truth)."""
+    from medcoding import readings
+
+    parts = []
+    for _, row in beside.iterrows():
+        if np.isnan(row["our_detected_0.5"]):
+            parts.append(f"{row['range']}: no human-coded test case, so no detection rate.")
+            continue
+        text = (f"{row['range']}: the model detects {row['our_detected_0.5']:.1%} of the "
+                f"human-coded cases at 0.5 and {row['our_detected_lowered']:.1%} at "
+                f"{row['lowered_boundary']:g}, where it flags {int(row['our_extra_cases']):,} "
+                "uncoded cases")
+        if not np.isnan(row["study_detected_0.5"]):
+            text += (f" (the study: {row['study_detected_0.5']:.1%} and "
+                     f"{row['study_detected_lowered']:.1%}, "
+                     f"{int(row['study_extra_cases']):,} cases)")
+        parts.append(text + ".")
+    if checked is None:
+        parts.append("Without a known truth, whether the flagged cases are real needs the review "
+                     "sheets.")
+        return " ".join(parts)
+    for _, row in checked.iterrows():
+        if not row["flagged_uncoded"]:
+            parts.append(f"{row['range']}: the model flags no uncoded case at "
+                         f"{row['boundary']:g}.")
+            continue
+        name = f"the {int(row['flagged_uncoded']):,} flagged uncoded {row['range']} cases"
+        parts.append(readings.majority(name, row["true_share"], row["low"], row["high"]))
+        if not np.isnan(row["study_validated"]):
+            parts.append(readings.against(f"The share truly present for {row['range']}",
+                                          row["true_share"], row["low"], row["high"],
+                                          row["study_validated"], "the study's review",
+                                          ".0%"))
+    if summary is not None:
+        for _, row in summary.iterrows():
+            said = []
+            if row["top_reason"]:
+                said.append(f"the coder's commonest recorded reason for missing a present one "
+                            f"is {row['top_reason']} ({row['top_reason_cases']} of "
+                            f"{row['present']})")
+            if row["top_distractor"]:
+                said.append(f"the commonest cause of an absent one is {row['top_distractor']} "
+                            f"({row['top_distractor_cases']} of {row['absent']})")
+            if said:
+                parts.append(f"Among the flagged {row['range']} cases, " + "; ".join(said) + ".")
+    return " ".join(parts)
+
+
+def beside_long(ours: pd.DataFrame, share: str, low: str, high: str, study_share: str,
+                ours_label: str = "ours (all flagged, 95% CI)",
+                study_label: str = "study (reviewed sample)") -> pd.DataFrame:
+    """Ours and the study's shares stacked for one figure: ``source, share, low, high`` plus
+    the other columns of ``ours`` (the study's rows where it has a value, without interval)."""
+    mine = ours.dropna(subset=[share]).assign(source=ours_label, share=lambda d: d[share],
+                                              low=lambda d: d[low], high=lambda d: d[high])
+    theirs = ours.dropna(subset=[share, study_share]).assign(
+        source=study_label, share=lambda d: d[study_share], low=lambda d: d[study_share],
+        high=lambda d: d[study_share])
+    return pd.concat([mine, theirs], ignore_index=True)

@@ -1,0 +1,44 @@
+"""medcoding.chapter: the one-call set-up of an analysis chapter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medcoding.chapter import Chapter, open_chapter
+from medcoding.io import write_json
+from medcoding.predict import save_predictions
+
+LABELS = ["E11", "I10"]
+
+
+def write_run(root, synthetic: bool):
+    split = pd.DataFrame({"course_id": ["a", "b"], "patient_id": ["p", "q"],
+                          "specialty": ["s", "s"], "department": ["d", "d"], "text": ["x", "y"],
+                          "codes_l3": [["E11"], ["I10"]], "primary_l3": ["E11", "I10"]})
+    if synthetic:
+        split["true_l3"] = [["E11", "I10"], ["I10"]]
+    (root / "prepared").mkdir(parents=True)
+    for name in ("train", "test"):
+        split.to_parquet(root / "prepared" / f"{name}.parquet")
+    save_predictions(root / "predictions" / "main", "test", ["b", "a"],
+                     np.array([[0.1, 0.9], [0.8, 0.3]], dtype=np.float32), LABELS)
+    write_json(root / "models" / "main" / "thresholds.json", {"global": 0.4})
+
+
+@pytest.mark.parametrize("synthetic", [True, False])
+def test_open_chapter_loads_the_test_split_in_order_and_says_so(tmp_path, capsys, synthetic):
+    write_run(tmp_path, synthetic)
+    chapter = open_chapter(tmp_path)
+    assert isinstance(chapter, Chapter) and chapter.threshold == 0.4
+    assert chapter.synthetic is synthetic
+    np.testing.assert_allclose(chapter.test.scores, [[0.8, 0.3], [0.1, 0.9]], atol=1e-3)
+    assert capsys.readouterr().out == (
+        "2 test courses, 2 labels (l3), decision threshold 0.40 (tuned on validation), "
+        f"synthetic cohort with known truth: {synthetic}\n")
+    shown = chapter.table(pd.DataFrame({"x": [0.12345]}), "t")
+    assert shown["x"].tolist() == [0.123] and (tmp_path / "tables" / "t.csv").is_file()
+    message = chapter.without_truth("the truth table")
+    assert message.startswith("This cohort has no known truth") and message in (
+        capsys.readouterr().out)
