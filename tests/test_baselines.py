@@ -180,7 +180,7 @@ def test_write_baselines_saves_predictions_the_book_loads_like_the_model(synthet
                                                                          tmp_path):
     from medcoding.analysis import comparison
     from medcoding.cohort.synthetic import language
-    from medcoding.predict import load_predictions
+    from medcoding.runs import load_predictions
 
     run = tmp_path / "run"
     run.mkdir()

@@ -8,7 +8,7 @@ import pytest
 
 from medcoding.chapter import Chapter, open_chapter
 from medcoding.io import write_json
-from medcoding.predict import save_predictions
+from medcoding.runs import save_predictions
 
 LABELS = ["E11", "I10"]
 
@@ -24,7 +24,9 @@ def write_run(root, synthetic: bool):
         split.to_parquet(root / "prepared" / f"{name}.parquet")
     save_predictions(root / "predictions" / "main", "test", ["b", "a"],
                      np.array([[0.1, 0.9], [0.8, 0.3]], dtype=np.float32), LABELS)
-    write_json(root / "models" / "main" / "thresholds.json", {"global": 0.4})
+    write_json(root / "models" / "main" / "config.json",  # what modeldir.info reads
+               {"model_type": "plmca", "id2label": {"0": "E11", "1": "I10"}, "threshold": 0.4})
+    write_json(root / "models" / "main" / "complete.json", {"complete": True})
 
 
 @pytest.mark.parametrize("synthetic", [True, False])
