@@ -57,6 +57,18 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     return (float(interval.low), float(interval.high))
 
 
+def with_shares(table: pd.DataFrame, total: int, spec: str, threshold: float) -> pd.DataFrame:
+    """``table``'s ``cases`` as shares of ``total`` flagged cases with Wilson 95% intervals,
+    led by the range and the boundary."""
+    table = table.assign(share=table["cases"] / total)
+    intervals = [wilson_interval(int(cases), total) for cases in table["cases"]]
+    table["share_low"] = [low for low, _ in intervals]
+    table["share_high"] = [high for _, high in intervals]
+    table.insert(0, "threshold", float(threshold))
+    table.insert(0, "range", spec)
+    return table
+
+
 def sweep(inputs: AnalysisInputs, spec: str, thresholds=DEFAULT_THRESHOLDS) -> pd.DataFrame:
     """Detection of the range's human-coded cases and the uncoded cases flagged, per boundary.
 
@@ -201,13 +213,7 @@ def flagged_evidence(inputs: AnalysisInputs, spec: str, threshold: float) -> pd.
     frame = pd.DataFrame({"truly_present": truth[extra],
                           "evidence": case_evidence(inputs, spec)[extra].to_numpy()})
     table = frame.groupby(["truly_present", "evidence"]).size().rename("cases").reset_index()
-    total = int(extra.sum())
-    table["share"] = table["cases"] / total
-    intervals = [wilson_interval(int(cases), total) for cases in table["cases"]]
-    table["share_low"] = [low for low, _ in intervals]
-    table["share_high"] = [high for _, high in intervals]
-    table.insert(0, "threshold", float(threshold))
-    table.insert(0, "range", spec)
+    table = with_shares(table, int(extra.sum()), spec, threshold)
     return table.sort_values(["truly_present", "cases"], ascending=[False, False],
                              ignore_index=True)[columns]
 
@@ -355,13 +361,7 @@ def flagged_mechanisms(inputs: AnalysisInputs, spec: str, threshold: float,
     frame = pd.DataFrame(rows)
     table = (frame.groupby(["truly_present", "mechanism", "evidence", "group"]).size()
              .rename("cases").reset_index())
-    total = int(extra.sum())
-    table["share"] = table["cases"] / total
-    intervals = [wilson_interval(int(cases), total) for cases in table["cases"]]
-    table["share_low"] = [low for low, _ in intervals]
-    table["share_high"] = [high for _, high in intervals]
-    table.insert(0, "threshold", float(threshold))
-    table.insert(0, "range", spec)
+    table = with_shares(table, int(extra.sum()), spec, threshold)
     return table.sort_values(["truly_present", "cases", "mechanism"],
                              ascending=[False, False, True], ignore_index=True)[columns]
 

@@ -224,16 +224,6 @@ def word_attributions(explanation: Explanation, code: str | int | None = None) -
     return frame
 
 
-def delete_words(text: str, spans: np.ndarray) -> str:
-    """``text`` with the character ``spans`` removed (the rest kept, spacing as it was)."""
-    pieces, position = [], 0
-    for start, end in sorted((int(s), int(e)) for s, e in spans):
-        pieces.append(text[position:start])
-        position = max(position, end)
-    pieces.append(text[position:])
-    return "".join(pieces)
-
-
 def encode_for(coder, text: str) -> Encoded:
     """``text`` encoded as ``coder`` reads it (its tokenizer, window size and token limit)."""
     return encode(coder.tokenizer, text, coder.model.config.chunk_size,
