@@ -245,3 +245,23 @@ def test_resume_with_other_data_is_refused_before_anything_is_written(tmp_path):
         train(other, tmp_path / "model", TrainConfig(**config), resume=True)
     assert str(other) in str(error.value)
     assert (tmp_path / "model.partial" / "config.json").read_bytes() == labels
+
+
+def test_encoder_dropout_is_a_recorded_setting(tmp_path):
+    """encoder_dropout=0 switches every dropout of the encoder off and config.json says so; the
+    default keeps the encoder's own."""
+    import json
+
+    prepared = write_prepared(tmp_path / "prepared", n_train=40, median_words=20)
+    train(prepared, tmp_path / "off", TrainConfig(**QUICK, epochs=1, encoder_dropout=0.0))
+    train(prepared, tmp_path / "own", TrainConfig(**QUICK, epochs=1))
+    off = json.loads((tmp_path / "off" / "config.json").read_text())["encoder"]
+    own = json.loads((tmp_path / "own" / "config.json").read_text())["encoder"]
+    assert off["hidden_dropout_prob"] == off["attention_probs_dropout_prob"] == 0.0
+    assert own["hidden_dropout_prob"] > 0 and own["attention_probs_dropout_prob"] > 0
+    from medcoding.model import PLMCA
+
+    model = PLMCA.from_pretrained(tmp_path / "off")
+    assert all(m.p == 0.0 for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout))
+    with pytest.raises(ConfigError, match="encoder_dropout"):
+        TrainConfig(**QUICK, encoder_dropout=1.5)
