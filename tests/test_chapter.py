@@ -44,3 +44,18 @@ def test_open_chapter_loads_the_test_split_in_order_and_says_so(tmp_path, capsys
     message = chapter.without_truth("the truth table")
     assert message.startswith("This cohort has no known truth") and message in (
         capsys.readouterr().out)
+
+
+def test_the_coder_reasons_come_from_the_cohort_the_run_was_prepared_from(tmp_path):
+    write_run(tmp_path, synthetic=True)
+    chapter = open_chapter(tmp_path)
+    with pytest.raises(FileNotFoundError, match="manifest.json does not exist"):
+        chapter.coding()
+    cohort = tmp_path / "elsewhere"
+    write_json(tmp_path / "prepared" / "manifest.json", {"data_dir": str(cohort)})
+    cohort.mkdir()
+    assert chapter.cohort_dir() == cohort and chapter.coding() is None  # no coding table
+    pd.DataFrame({"course_id": ["a"], "code": ["E11"], "truly_present": [True],
+                  "human_coded": [False], "reason": ["missed_buried"]}).to_parquet(
+        cohort / "coding.parquet")
+    assert chapter.coding()["reason"].tolist() == ["missed_buried"]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from medcoding import figures
 from medcoding.analysis.inputs import AnalysisInputs, global_threshold, load_inputs
+from medcoding.runs import Run
 
 
 @dataclass
@@ -44,6 +45,16 @@ class Chapter:
     def split(self, name: str) -> AnalysisInputs:
         """Another split (``"val"``) of the same model."""
         return load_inputs(self.run, self.model_name, name)
+
+    def cohort_dir(self) -> Path:
+        """The contract directory the run's splits were prepared from."""
+        return Run(self.run).cohort_dir()
+
+    def coding(self) -> pd.DataFrame | None:
+        """The cohort's ``coding`` table (the coder's reasons; None where it has none)."""
+        from medcoding.analysis.undercoding import read_coding
+
+        return read_coding(self.cohort_dir())
 
     def without_truth(self, what: str) -> str:
         """The message of a section that needs the truth on a cohort without one (printed)."""

@@ -213,6 +213,15 @@ class Run:
         """Whether the prepared cohort is synthetic (see :func:`is_synthetic`)."""
         return is_synthetic(self.prepared)
 
+    def cohort_dir(self) -> Path:
+        """The contract directory the prepared splits came from (``data_dir`` of
+        ``prepared/manifest.json``, written by ``medcoding prepare``)."""
+        path = self.prepared / "manifest.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; fix: run `medcoding prepare` for "
+                                    "this run directory")
+        return Path(json.loads(path.read_text(encoding="utf-8"))["data_dir"])
+
     def model_dir(self, name: str) -> Path:
         """``models/<name>``, a model directory (:mod:`medcoding.modeldir`)."""
         return self.models / name
