@@ -234,3 +234,11 @@ def test_neurophysiology_reports_are_named_after_the_study_the_diagnosis_needs()
     epilepsy = reports["code"].str[:3].isin(["G40", "G41"])
     assert eeg[epilepsy].all() and not eeg[reports["code"].str[:3].isin(["G56", "G62"])].any()
     assert not reports.loc[eeg, "text"].str.contains("nerve conduction", case=False).any()
+
+
+def test_every_note_has_something_under_its_heading():
+    """A heading alone (an operation note whose sentences all went elsewhere) is not a note."""
+    notes = cohort().notes
+    assert len(notes) > 1000
+    bare = notes[~notes["text"].str.contains("\n")]
+    assert bare.empty, bare[["note_type", "text"]].head().to_dict("records")

@@ -700,8 +700,9 @@ class Writer:
             head = language.pick(r, (f"{title}, {department}", f"{department}. {title}",
                              f"{title} ({department})", title,
                              f"{title}, {department}, Dr {language.pick(r, surname)}"))
-            if note_type == "progress_note" and not any(sections.values()):
-                continue  # nothing happened worth a note that day
+            if not any(sections.values()):
+                continue  # a heading with nothing under it (a quiet day, an operation note
+                # whose sentences went elsewhere) is no note
             lines = [head]
             for section, sentences in sections.items():
                 if not sentences:
