@@ -66,7 +66,7 @@ def smoke_book(tmp_path_factory) -> pipeline.RunReport:
 
 
 def executed_notebooks(report: pipeline.RunReport) -> list[Path]:
-    return sorted((report.run_dir / "book" / "notebooks").glob("*.ipynb"))
+    return report.run.executed_notebooks()
 
 
 def png_outputs(notebook: Path) -> int:
@@ -85,9 +85,9 @@ def test_every_present_notebook_runs(smoke_book: pipeline.RunReport) -> None:
 
 def test_book_builds_strictly_with_every_figure(smoke_book: pipeline.RunReport) -> None:
     assert smoke_book.book_returncode == 0, "jupyter-book build -W -n --keep-going failed"
-    html = smoke_book.run_dir / "book" / "_build" / "html"
+    html = smoke_book.run.book_html
     assert (html / "index.html").is_file()
-    saved = {path.name for path in (smoke_book.run_dir / "figures").glob("*.png")}
+    saved = {path.name for path in smoke_book.run.figures.glob("*.png")}
     assert saved, "no figure was saved under <run_dir>/figures"
     for notebook in executed_notebooks(smoke_book):
         page = (html / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
@@ -102,7 +102,7 @@ def test_nbval_reproduces_every_output(smoke_book: pipeline.RunReport) -> None:
 
 
 def test_a_second_run_skips_everything(smoke_book: pipeline.RunReport) -> None:
-    again = pipeline.run_profile("smoke", root=ROOT, run_dir=smoke_book.run_dir, build=False)
+    again = pipeline.run_profile("smoke", root=ROOT, run_dir=smoke_book.run.root, build=False)
     assert {step.status for step in again.steps} <= {"skipped", "missing"}
 
 
@@ -116,7 +116,7 @@ def test_chapters_read_as_a_report_at_laptop_width(smoke_book: pipeline.RunRepor
     """
     from playwright.sync_api import sync_playwright
 
-    chapters = [smoke_book.run_dir / "book" / "_build" / "html" / "notebooks" / f"{nb.stem}.html"
+    chapters = [smoke_book.run.book_html / "notebooks" / f"{nb.stem}.html"
                 for nb in executed_notebooks(smoke_book)]
     assert chapters
     ARTIFACTS.mkdir(exist_ok=True)
@@ -156,7 +156,7 @@ def test_chapters_skip_their_truth_sections_on_a_cohort_without_truth(
 
     run = tmp_path / "real"
     (run / "prepared").mkdir(parents=True)
-    source = smoke_book.run_dir
+    source = smoke_book.run.root
     for split in ("train", "val", "test"):
         frame = pd.read_parquet(source / "prepared" / f"{split}.parquet")
         frame = frame.drop(columns=[c for c in frame.columns

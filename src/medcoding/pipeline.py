@@ -22,8 +22,8 @@
    ``<run_dir>/steps/NAME.failed.ipynb`` and the run stops with the failing cell shown. The
    parameter cells (the notebook's and papermill's injected one) are tagged ``remove-cell`` in
    the executed copy, so the book does not show them;
-4. ``jupyter-book build <run_dir>/book -W -n --keep-going``: the HTML is in
-   ``<run_dir>/book/_build/html``.
+4. ``jupyter-book build <run_dir>/book --all -W -n --keep-going``: every page, so no page keeps
+   a stale value glued from another chapter; the HTML is in ``<run_dir>/book/_build/html``.
 
 ``--validate-only`` re-executes the executed notebooks with nbval instead (same seed, same
 numbers), for the profile with the same ``-p`` overrides and ``--run-dir``; it refuses a book
@@ -61,6 +61,7 @@ import yaml
 from pydantic import Field
 
 from medcoding import config as configs
+from medcoding import runs
 from medcoding.config import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 from medcoding.io import atomic_path, read_json, write_json, write_text
 from medcoding.modeldir import file_sha256
@@ -118,7 +119,7 @@ class StepResult:
 class RunReport:
     """The outcome of ``run_profile``: one result per step, then the book build."""
 
-    run_dir: Path
+    run: runs.Run
     steps: list[StepResult] = field(default_factory=list)
     book_seconds: float = 0.0
     book_peak_mb: float = 0.0
@@ -594,14 +595,14 @@ def _indent(text: str) -> str:
 def run_steps(
     steps: Sequence[Step],
     params: dict,
-    notebooks_dir: Path,
-    state_dir: Path,
+    run: runs.Run,
     *,
     force: bool = False,
     log=print,
     environment: str | None = None,
 ) -> list[StepResult]:
-    """Execute ``steps`` in order, skipping those whose key matches their last successful run.
+    """Execute ``steps`` into ``run.book_notebooks`` in order, skipping those whose key matches
+    their last successful run (``run.step_record``).
 
     Stops at the first failing step; its result has status ``failed`` and the error message.
     ``environment`` defaults to :func:`environment_key` of what is installed.
@@ -615,8 +616,8 @@ def run_steps(
         inputs = input_fingerprints(step_params, fingerprints)
         key = step_key(step, step_params, keys, environment, inputs)
         keys[step.name] = key
-        output = notebooks_dir / step.source.name
-        record_path = state_dir / f"{step.name}.json"
+        output = run.book_notebooks / step.source.name
+        record_path = run.step_record(step.name)
         record = read_json(record_path) if record_path.is_file() else {}
         if not force and record.get("key") == key and output.is_file():
             log(f"[skip] {step.name}: inputs and parameters unchanged since its last run")
@@ -630,7 +631,7 @@ def run_steps(
         started = time.perf_counter()
         try:
             peak_mb = execute_step(
-                step, step_params, output, state_dir / f"{step.name}.failed.ipynb",
+                step, step_params, output, run.failed_notebook(step.name),
                 cwd=step.source.parent,
             )
         except StepFailed as err:
@@ -641,7 +642,7 @@ def run_steps(
         seconds = time.perf_counter() - started
         from medcoding import precision as precisions  # torch: imported only once a step ran
 
-        (state_dir / f"{step.name}.failed.ipynb").unlink(missing_ok=True)
+        run.failed_notebook(step.name).unlink(missing_ok=True)
         write_json(
             record_path,
             {"key": key, "parameters": step_params, "seconds": round(seconds, 2),
@@ -690,10 +691,14 @@ def _prune_toc(node: Any, keep_notebooks: set[str]) -> Any:
 
 
 def build_book(book_dir: Path) -> int:
-    """``jupyter-book build BOOK_DIR -W -n --keep-going``; returns its exit status."""
+    """``jupyter-book build BOOK_DIR --all -W -n --keep-going``; returns its exit status.
+
+    ``--all`` rebuilds every page: an incremental build re-renders only the changed notebooks
+    and would keep a page's stale copy of a value glued in from another chapter (a few seconds).
+    """
     command = [
         str(Path(sys.executable).with_name("jupyter-book")), "build", str(book_dir),
-        "-W", "-n", "--keep-going",
+        "--all", "-W", "-n", "--keep-going",
     ]
     return subprocess.run(command, check=False).returncode
 
@@ -728,20 +733,17 @@ def run_profile(
     root = (root or Path.cwd()).resolve()
     steps, missing = discover_steps(root)
     params = profile_parameters(profile, overrides, root, steps, run_dir)
-    run_path = Path(params["run_dir"])
+    run = runs.Run(params["run_dir"])
     for entry in missing:
         log(f"[warn] {entry}.ipynb is listed in _toc.yml but does not exist yet: skipped")
-    book_dir = run_path / "book"
-    stage_book(root, book_dir, [f"notebooks/{step.name}" for step in steps], profile)
-    report = RunReport(run_dir=run_path)
-    report.steps = run_steps(
-        steps, params, book_dir / "notebooks", run_path / "steps", force=force, log=log
-    )
+    stage_book(root, run.book, [f"notebooks/{step.name}" for step in steps], profile)
+    report = RunReport(run=run)
+    report.steps = run_steps(steps, params, run, force=force, log=log)
     report.steps += [StepResult(Path(entry).name, "missing") for entry in missing]
     if build and report.ok:
         started = time.perf_counter()
         with track_peak_memory() as memory:
-            report.book_returncode = build_book(book_dir)
+            report.book_returncode = build_book(run.book)
         report.book_seconds = time.perf_counter() - started
         report.book_peak_mb = memory["peak_mb"]
     return report
@@ -763,10 +765,10 @@ def stale_steps(steps: Sequence[Step], params: dict) -> list[str]:
     """Steps whose last successful run (``<run_dir>/steps/NAME.json``) is not for ``params`` and
     the installed environment, or that never ran."""
     keys = plan_keys(steps, params, environment_key())
-    state_dir = Path(params["run_dir"]) / "steps"
+    run = runs.Run(params["run_dir"])
     stale = []
     for step in steps:
-        record_path = state_dir / f"{step.name}.json"
+        record_path = run.step_record(step.name)
         if not record_path.is_file() or read_json(record_path).get("key") != keys[step.name]:
             stale.append(step.name)
     return stale
@@ -814,13 +816,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.validate_only:
             steps, _ = discover_steps(root)
             params = profile_parameters(args.profile, overrides, root, steps, args.run_dir)
-            notebooks_dir = Path(params["run_dir"]) / "book" / "notebooks"
-            executed = sorted(notebooks_dir.glob("*.ipynb"))
+            run = runs.Run(params["run_dir"])
+            executed = run.executed_notebooks()
             stale = stale_steps(steps, params) if executed else []
             if stale:
                 given = "".join(f" -p {key} {value}" for key, value in args.parameter)
                 raise PipelineError(
-                    f"the executed notebooks in {notebooks_dir} are not current for profile "
+                    f"the executed notebooks in {run.book_notebooks} are not current for profile "
                     f"{args.profile!r} with these parameters: steps {stale} last ran with other "
                     "parameters, inputs, medcoding source or library versions, or never ran; "
                     f"run `medcoding run --profile {args.profile}{given}` first")
@@ -834,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(summary_table(report))
     if report.book_returncode == 0:
-        print(f"book: {report.run_dir / 'book' / '_build' / 'html' / 'index.html'}")
+        print(f"book: {report.run.book_html / 'index.html'}")
     return 0 if report.ok else 1
 
 

@@ -10,8 +10,8 @@ Layout (:class:`Run`)::
     tables/<name>.csv          every table shown in the book
     figures/<name>.png         every figure
     explorer/<kind>_<id>.html  case explorer pages
-    steps/<step>.json          the pipeline's step records
-    book/                      the staged book and its HTML
+    steps/<step>.json          the pipeline's step records (<step>.failed.ipynb: a failed run)
+    book/                      the staged book: notebooks/ (executed), _build/html/ (the HTML)
 
 Prediction files (``predictions/<name>/<split>.parquet``) hold one row per course: ``course_id``
 and ``scores``, a fixed-size list of float16 (``halffloat``) values, one per label in the order of
@@ -194,6 +194,28 @@ class Run:
     @property
     def book(self) -> Path:
         return self.root / "book"
+
+    @property
+    def book_notebooks(self) -> Path:
+        """``book/notebooks``, the executed notebooks the book is built from."""
+        return self.book / "notebooks"
+
+    @property
+    def book_html(self) -> Path:
+        """``book/_build/html``, the built book (``index.html`` is its first page)."""
+        return self.book / "_build" / "html"
+
+    def executed_notebooks(self) -> list[Path]:
+        """The executed notebooks, in chapter order."""
+        return sorted(self.book_notebooks.glob("*.ipynb"))
+
+    def step_record(self, step: str) -> Path:
+        """``steps/<step>.json``, the pipeline's record of the step's last successful run."""
+        return self.steps / f"{step}.json"
+
+    def failed_notebook(self, step: str) -> Path:
+        """``steps/<step>.failed.ipynb``, the partly executed notebook of a failed step."""
+        return self.steps / f"{step}.failed.ipynb"
 
     def split_path(self, split: str) -> Path:
         """``prepared/<split>.parquet``."""
