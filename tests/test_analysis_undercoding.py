@@ -305,3 +305,30 @@ def test_beside_long_stacks_ours_with_the_study_where_it_has_a_value():
         ["X60-X84", "ours (all flagged, 95% CI)", 0.4, 0.3, 0.5],
         ["F32", "ours (all flagged, 95% CI)", 0.5, 0.2, 0.8],
         ["X60-X84", "study (reviewed sample)", 0.86, 0.86, 0.86]]
+
+
+def test_every_range_stacked_for_the_chapter():
+    inputs, coding = mechanism_inputs()
+    boundaries = {"X60-X84": 0.1, "E66": 0.1}
+    assert undercoding.boundary_table(boundaries).values.tolist() == [["X60-X84", 0.1],
+                                                                     ["E66", 0.1]]
+    mechanisms = undercoding.mechanisms_table(inputs, list(boundaries), boundaries, coding)
+    assert mechanisms["cases"].sum() == 5 and set(mechanisms["range"]) == {"X60-X84"}
+    review = undercoding.review_table(mechanisms, list(boundaries))
+    assert review.groupby("range")["cases"].sum().to_dict() == {"E66": 0, "X60-X84": 5}
+    long = undercoding.review_long(review)
+    # five X60-X84 groups with cases, and the study's share beside the three it reviewed
+    assert len(long) == 5 + 3 and long["case"].iloc[0] == f"X60-X84: {undercoding.NAMED}"
+    assert undercoding.review_long(review[review["range"] == "E66"]).empty
+
+
+def test_review_sheets_are_written_one_file_per_range(tmp_path):
+    inputs = make_inputs()
+    boundaries = {"X60-X84": 0.05, "E66": 0.5}
+    written = undercoding.write_review_sheets(inputs, list(boundaries), boundaries, tmp_path,
+                                              sample_size=10, seed=1, include_text=False)
+    assert written.values.tolist() == [
+        ["X60-X84", 0.05, 2, "tables/review_X60_X84.csv", False],
+        ["E66", 0.5, 0, "tables/review_E66.csv", False]]
+    sheet = pd.read_csv(tmp_path / "tables" / "review_X60_X84.csv")
+    assert sheet["course_id"].tolist() == ["c3", "c4"] and "text" not in sheet.columns

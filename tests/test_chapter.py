@@ -59,3 +59,16 @@ def test_the_coder_reasons_come_from_the_cohort_the_run_was_prepared_from(tmp_pa
                   "human_coded": [False], "reason": ["missed_buried"]}).to_parquet(
         cohort / "coding.parquet")
     assert chapter.coding()["reason"].tolist() == ["missed_buried"]
+
+
+def test_show_saves_the_figure_as_png_and_closes_it(tmp_path):
+    import matplotlib.pyplot as plt
+
+    write_run(tmp_path, synthetic=False)
+    chapter = open_chapter(tmp_path)
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    path = chapter.show(fig, "line")
+    assert path == tmp_path / "figures" / "line.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fig.number not in plt.get_fignums()  # closed: the next figure starts afresh

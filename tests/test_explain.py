@@ -334,3 +334,45 @@ def test_codes_map_to_the_model_labels_at_its_level():
     assert explain_case._case_codes(row, labels, "codes", "full") == ["E14.9"]
     assert explain_case._case_codes(row, labels, "true", "full") == ["E11.9", "I10"]
     assert explain_case._case_codes(row, ["E11", "E14"], "codes", "3") == ["E14"]
+
+
+def faithfulness_table(drops: dict[str, float], sem: float) -> pd.DataFrame:
+    """A comprehensiveness table at k = 1 and 5 (only k = 5 is read), one row per method."""
+    rows = [{"method": method, "k": k, "mean_score_drop": drop * k / 5, "sem": sem}
+            for method, drop in drops.items() for k in (1, 5)]
+    return pd.DataFrame(rows)
+
+
+def test_the_faithfulness_reading_compares_the_methods_with_random_words():
+    close = faithfulness_table({"attingrad": 0.30, "attention": 0.28, "gradient": 0.25,
+                                "random": 0.05}, sem=0.06)
+    reading = explain.faithfulness_reading(close, 30)
+    assert reading.startswith("Deleting the 5 words each method ranks highest lowers the model's "
+                              "score for its top code by 0.300 on average with AttInGrad, 0.280 "
+                              "with attention alone and 0.250 with the input gradient alone, "
+                              "against 0.050 for 5 random words (30 courses). The highlighted")
+    assert reading.endswith("about equally faithful here (within one standard error).")
+    apart = faithfulness_table({"attingrad": 0.30, "attention": 0.10, "gradient": 0.25,
+                                "random": 0.05}, sem=0.01)
+    assert explain.faithfulness_reading(apart, 30).endswith(
+        "the most faithful of the three here is attingrad.")
+    useless = faithfulness_table({"attingrad": 0.04, "attention": 0.1, "gradient": 0.0,
+                                  "random": 0.05}, sem=0.01)
+    assert "matter no more than random ones" in explain.faithfulness_reading(useless, 30)
+
+
+def test_faithfulness_courses_are_a_seeded_sorted_sample():
+    picked = explain.sample_courses(100, 30, seed=1)
+    assert len(set(picked)) == 30 and (np.diff(picked) > 0).all() and picked.max() < 100
+    assert (picked == explain.sample_courses(100, 30, seed=1)).all()
+    assert explain.sample_courses(5, 30, seed=1).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_gallery_reading_names_the_kinds_with_a_page():
+    gallery = pd.DataFrame({"course_id": ["c1", None, "c7"],
+                            "description": ["missed suicide attempt: the coder missed it",
+                                            "metformin only: none", "buried diabetes type: x"]})
+    assert explain.gallery_reading(gallery) == (
+        "The gallery shows 2 course(s): missed suicide attempt, buried diabetes type. ")
+    assert explain.gallery_reading(gallery.iloc[[1]]) == (
+        "No gallery kind occurs in this test set. ")

@@ -2,8 +2,9 @@
 
 ``chapter = open_chapter(run_dir, model_name)`` applies the figure style, loads the test split
 with the model's scores (:func:`medcoding.analysis.inputs.load_inputs`) and the decision threshold
-tuned on validation, and prints one line saying what was loaded. ``chapter.table`` and
-``chapter.save`` are :func:`medcoding.figures.table` and :func:`medcoding.figures.save` for the
+tuned on validation, and prints one line saying what was loaded. ``chapter.table``,
+``chapter.save`` and ``chapter.show`` are :func:`medcoding.figures.table`,
+:func:`medcoding.figures.save` and :func:`medcoding.figures.show` (save, show, close) for the
 run; :meth:`Chapter.without_truth` is the one message a chapter prints when a section needs the
 synthetic truth and the cohort has none.
 """
@@ -41,6 +42,10 @@ class Chapter:
     def save(self, fig, name: str) -> Path:
         """:func:`medcoding.figures.save` for this run."""
         return figures.save(fig, self.run, name)
+
+    def show(self, fig, name: str) -> Path:
+        """:func:`medcoding.figures.show` for this run: save, show and close ``fig``."""
+        return figures.show(fig, self.run, name)
 
     def split(self, name: str) -> AnalysisInputs:
         """Another split (``"val"``) of the same model."""

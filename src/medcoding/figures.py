@@ -262,3 +262,12 @@ def save(fig, run_dir: str | os.PathLike, name: str) -> Path:
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
     return target
+
+
+def show(fig, run_dir: str | os.PathLike, name: str) -> Path:
+    """:func:`save` ``fig``, then show it in the notebook (``plt.show``) and close it; return the
+    path. The one call a chapter makes for a figure, above the table of its numbers."""
+    target = save(fig, run_dir, name)
+    plt.show()
+    plt.close(fig)
+    return target

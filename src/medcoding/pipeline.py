@@ -161,6 +161,7 @@ class Profile(TypedDict, total=False):
     patience: PositiveInt
     train_full_level: bool
     full_epochs: PositiveInt
+    encoder_dropout: Fraction | None
     bootstrap_resamples: PositiveInt
     ladder_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
     ladder_encoder: str

@@ -91,3 +91,40 @@ def human_vs_truth(results: pd.DataFrame) -> pd.DataFrame:
     gap = gap.sort_values(["level", "metric"]).reset_index(drop=True)
     gap.columns.name = None
     return gap
+
+
+OURS, REFERENCE = "ours (all labels, >=)", "reference (present labels, >)"
+
+
+def conventions(inputs, threshold: float) -> pd.DataFrame:
+    """The study's metrics of ``inputs`` (an :class:`~medcoding.analysis.inputs.AnalysisInputs`)
+    against the human codes under our scoring conventions and the reference implementation's
+    (:func:`medcoding.evaluation.conventions_courses`): one row per metric, one column each."""
+    from medcoding.evaluation import conventions_courses
+
+    codes = inputs.split.set_index("course_id")[inputs.code_column]
+    table = conventions_courses(inputs.split["course_id"].to_numpy(), inputs.scores,
+                                inputs.labels, codes, threshold)
+    return table[table["metric"].isin(["n_labels", *study.METRIC_NAMES])].reset_index(drop=True)
+
+
+def conventions_reading(table: pd.DataFrame) -> str:
+    """What the reference implementation's conventions change, from :func:`conventions`."""
+    rows = table.set_index("metric")
+    metrics = rows.drop(index="n_labels")
+    change = (metrics[REFERENCE] - metrics[OURS]).astype(float)
+    unchanged = [study.METRIC_NAMES[name] for name in change.index if abs(change[name]) < 5e-4]
+    moved = change[change.abs() >= 5e-4]
+    text = (f"Scored as the reference implementation scores (only the "
+            f"{int(rows.loc['n_labels', REFERENCE]):,} labels present in the test courses instead "
+            f"of all {int(rows.loc['n_labels', OURS]):,}, and a code predicted when its score is "
+            "above the threshold rather than at or above it), ")
+    if moved.empty:
+        return text + "no metric changes by 0.0005 or more."
+    largest = moved.abs().idxmax()
+    text += (f"{len(moved)} of {len(change)} metrics change by 0.0005 or more, "
+             f"{study.METRIC_NAMES[largest]} most: {metrics.loc[largest, REFERENCE]:.3f} against "
+             f"our {metrics.loc[largest, OURS]:.3f}")
+    if unchanged:
+        text += f"; unchanged: {', '.join(unchanged)}"
+    return text + "."

@@ -571,3 +571,52 @@ def beside_long(ours: pd.DataFrame, share: str, low: str, high: str, study_share
         source=study_label, share=lambda d: d[study_share], low=lambda d: d[study_share],
         high=lambda d: d[study_share])
     return pd.concat([mine, theirs], ignore_index=True)
+
+
+def boundary_table(boundaries: dict[str, float]) -> pd.DataFrame:
+    """``range, flagged-case boundary``: :func:`flag_boundaries` as the chapter shows it."""
+    return pd.DataFrame({"range": list(boundaries),
+                         "flagged-case boundary": list(boundaries.values())})
+
+
+def mechanisms_table(inputs: AnalysisInputs, specs, boundaries: dict[str, float],
+                     coding: pd.DataFrame | None) -> pd.DataFrame:
+    """:func:`flagged_mechanisms` of every range at its boundary, stacked."""
+    return pd.concat([flagged_mechanisms(inputs, spec, boundaries[spec], coding)
+                      for spec in specs], ignore_index=True)
+
+
+def review_table(mechanisms: pd.DataFrame, specs) -> pd.DataFrame:
+    """:func:`beside_review` of every range, stacked."""
+    return pd.concat([beside_review(mechanisms, spec) for spec in specs], ignore_index=True)
+
+
+def review_long(review: pd.DataFrame) -> pd.DataFrame:
+    """The review groups that hold cases, ours and the study's stacked (:func:`beside_long`),
+    with ``case`` (``"E66: present: named in the text"``) for the figure's axis."""
+    long = beside_long(review[review["cases"] > 0], "share", "share_low", "share_high",
+                       "study_share")
+    return long.assign(case=long["range"] + ": " + long["group"]) if len(long) else long
+
+
+def review_sheet_name(spec: str) -> str:
+    """The table name of a range's review sheet: ``review_X60_X84``."""
+    return "review_" + spec.replace(",", "_").replace("-", "_")
+
+
+def write_review_sheets(inputs: AnalysisInputs, specs, boundaries: dict[str, float],
+                        run_dir: str | Path, sample_size: int, seed: int,
+                        include_text: bool) -> pd.DataFrame:
+    """Write each range's :func:`review_sheet` to ``<run_dir>/tables/review_<range>.csv``;
+    returns one row per sheet: ``range, boundary, cases, file, note_text``."""
+    from medcoding.runs import Run
+
+    rows = []
+    for spec in specs:
+        sheet = review_sheet(inputs, spec, boundaries[spec], sample_size=sample_size, seed=seed,
+                             include_text=include_text)
+        name = review_sheet_name(spec)
+        Run(run_dir).write_table(sheet, name)
+        rows.append({"range": spec, "boundary": boundaries[spec], "cases": len(sheet),
+                     "file": f"tables/{name}.csv", "note_text": include_text})
+    return pd.DataFrame(rows)

@@ -25,10 +25,20 @@ from medcoding.explain.attribution import (
 )
 from medcoding.explain.case import build_case
 from medcoding.explain.cli import main
-from medcoding.explain.faithfulness import RANDOM, comprehensiveness
-from medcoding.explain.gallery import GALLERY_KINDS, gallery_pool, select_gallery_cases
+from medcoding.explain.faithfulness import (
+    RANDOM,
+    comprehensiveness,
+    faithfulness_reading,
+    sample_courses,
+)
+from medcoding.explain.gallery import (
+    GALLERY_KINDS,
+    gallery_pool,
+    gallery_reading,
+    select_gallery_cases,
+)
 
 __all__ = ["GALLERY_KINDS", "METHODS", "RANDOM", "Encoded", "Explanation", "attingrad",
-           "build_case", "comprehensiveness", "encode", "gallery_pool", "main",
-           "select_gallery_cases", "token_attributions", "word_attributions", "word_scores",
-           "word_spans"]
+           "build_case", "comprehensiveness", "encode", "faithfulness_reading", "gallery_pool",
+           "gallery_reading", "main", "sample_courses", "select_gallery_cases",
+           "token_attributions", "word_attributions", "word_scores", "word_spans"]

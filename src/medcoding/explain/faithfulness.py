@@ -87,3 +87,34 @@ def comprehensiveness(coder, texts: Sequence[str], codes: Sequence[str],
     summary = drops.groupby(["method", "k"], sort=False)["score_drop"].agg(
         mean_score_drop="mean", sem="sem", n_cases="count").reset_index()
     return summary
+
+
+def sample_courses(n_courses: int, size: int, seed: int) -> np.ndarray:
+    """``min(size, n_courses)`` distinct course positions drawn at random (seeded), ascending."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_courses, size=min(size, n_courses), replace=False))
+
+
+def faithfulness_reading(faithfulness: pd.DataFrame, n_courses: int) -> str:
+    """What the comprehensiveness table says at its largest ``k``: each method's mean drop
+    against random words', and whether the highlights can be read as the model's evidence (the
+    methods count as equally faithful when their spread is within the largest standard error)."""
+    drop = faithfulness.set_index(["method", "k"])["mean_score_drop"]
+    k = int(faithfulness["k"].max())
+    text = (f"Deleting the {k} words each method ranks highest lowers the model's score for its "
+            f"top code by {drop[('attingrad', k)]:.3f} on average with AttInGrad, "
+            f"{drop[('attention', k)]:.3f} with attention alone and "
+            f"{drop[('gradient', k)]:.3f} with the input gradient alone, against "
+            f"{drop[(RANDOM, k)]:.3f} for {k} random words ({n_courses} courses). ")
+    if drop[("attingrad", k)] <= drop[(RANDOM, k)]:
+        return text + ("Here the highlighted words matter no more than random ones: the model has "
+                       "not learnt its evidence well enough for the highlights to be read as such "
+                       "(the smoke profile's model trains for a minute and is not meant to).")
+    at_k = [drop[(method, k)] for method in METHODS]
+    error = faithfulness.set_index(["method", "k"])["sem"].loc[[(m, k) for m in METHODS]]
+    best = METHODS[int(np.argmax(at_k))]
+    return text + ("The highlighted words carry the prediction more than random words do, so the "
+                   "explorer's highlights can be read as the model's evidence, as the study did; "
+                   + ("the three methods are about equally faithful here (within one standard "
+                      "error)." if max(at_k) - min(at_k) <= error.max()
+                      else f"the most faithful of the three here is {best}."))

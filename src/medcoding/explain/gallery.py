@@ -120,3 +120,12 @@ def select_gallery_cases(test_df: pd.DataFrame, scores: np.ndarray, labels: Sequ
             "score": scores[picked, top] if len(picked) else [], "candidates": len(free)})],
             ignore_index=True)
     return gallery.reset_index(drop=True)
+
+
+def gallery_reading(gallery: pd.DataFrame) -> str:
+    """The opening of the chapter's reading: which gallery kinds have a page."""
+    shown = gallery.dropna(subset=["course_id"])
+    if not len(shown):
+        return "No gallery kind occurs in this test set. "
+    return (f"The gallery shows {len(shown)} course(s): "
+            + ", ".join(shown["description"].str.split(":").str[0]) + ". ")
