@@ -95,7 +95,7 @@ def worker(rank: int, args: argparse.Namespace, port: int, out: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=2)
     encoder, tokenizer = load_encoder_and_tokenizer(
         args.encoder, ["words for a tokenizer of the tiny encoder"] * 4, seed=0)
-    config = PLMCAConfig(encoder=encoder.config.to_dict(), n_labels=args.labels,
+    config = PLMCAConfig(encoder=encoder.config.to_dict(), num_labels=args.labels,
                          pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     model = PLMCA(config, encoder)

@@ -1,12 +1,12 @@
 """Benchmark the synthetic generator: courses per second, peak memory, long-tail and coding rates.
 
-    python benchmarks/bench_generate.py --courses 1000000 [--out DIR] [--keep]
+    python benchmarks/bench_generate.py --courses 1000000 [--workers N] [--out DIR]
 
-Generates about ``--courses`` courses (patients = courses / 3.3, the generator's mean),
+Generates about ``--courses`` courses (patients = courses / 2.78, the v2 generator's mean),
 prints courses/s and the peak resident memory of this process, then measures on the output
 the number of level-3 categories, their frequency range, and the coded share of truly present
 X60-X84, E66, I10-I15 (secondary) and primary diagnoses, reading the Parquet files one row
-group at a time.
+group at a time. Ends with a record (``benchmarks/record.py``) of the speed and memory.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from record import record
 
 from medcoding import icd10
 from medcoding.cohort.synthetic import generate
 
-COURSES_PER_PATIENT = 3.3
+COURSES_PER_PATIENT = 2.78
 RANGES = ("X60-X84", "E66", "I10-I15", "I50", "E11", "N18")
 
 
@@ -103,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_measure:
             for key, value in measure(out).items():
                 print(f"{key}: {value}")
+    record(f"generate_{args.courses}", f"bench_generate.py --courses {args.courses}"
+           + (f" --workers {args.workers}" if args.workers > 1 else ""),
+           f"{courses:,} courses: {seconds:.1f} s ({courses / seconds:,.0f} courses/s) on "
+           f"{args.workers} process(es), peak RSS {peak_rss_mib():,.0f} MiB, {size:,.0f} MiB of "
+           "Parquet",
+           {"courses": courses, "patients": patients, "workers": args.workers,
+            "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "peak_rss_mib": round(peak_rss_mib()), "output_mib": round(size)})
     return 0
 
 

@@ -74,7 +74,7 @@ def flops_per_token(model: PLMCA, training: bool) -> float:
     weights = sum(p.numel() for p in model.encoder.parameters()) - embedding
     weights += model.label_attention.key.weight.numel() + model.label_attention.value.weight.numel()
     attention = 4 * encoder.num_hidden_layers * CHUNK * encoder.hidden_size  # QK^T and AV
-    labels = 4 * model.config.n_labels * encoder.hidden_size  # E K^T and A V per token
+    labels = 4 * model.config.num_labels * encoder.hidden_size  # E K^T and A V per token
     forward = 2 * weights + attention + labels
     return 3 * forward if training else forward
 

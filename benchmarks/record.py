@@ -70,9 +70,11 @@ def read_records(directory: Path, order: list[str]) -> list[dict]:
     benchmarks never run are left out."""
     found = [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
 
-    def rank(entry: dict) -> tuple[int, int]:
-        base, _, size = entry["name"].partition("_")
-        return order.index(base) if base in order else len(order), int(size or 0)
+    def rank(entry: dict) -> tuple[int, int, str]:
+        base, _, size = entry["name"].rpartition("_")
+        if not size.isdigit():  # no size suffix
+            base, size = entry["name"], "0"
+        return order.index(base) if base in order else len(order), int(size), entry["name"]
 
     return sorted(found, key=rank)
 

@@ -343,7 +343,7 @@ def faithfulness_table(drops: dict[str, float], sem: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_the_faithfulness_reading_compares_the_methods_with_random_words():
+def test_the_faithfulness_reading_states_a_direction_only_when_the_interval_allows():
     close = faithfulness_table({"attingrad": 0.30, "attention": 0.28, "gradient": 0.25,
                                 "random": 0.05}, sem=0.06)
     reading = explain.faithfulness_reading(close, 30)
@@ -351,14 +351,26 @@ def test_the_faithfulness_reading_compares_the_methods_with_random_words():
                               "score for its top code by 0.300 on average with AttInGrad, 0.280 "
                               "with attention alone and 0.250 with the input gradient alone, "
                               "against 0.050 for 5 random words (30 courses). The highlighted")
-    assert reading.endswith("about equally faithful here (within one standard error).")
+    # 0.25 +- 1.96 * hypot(0.06, 0.06) = 0.25 +- 0.166; 0.30 - 0.28 = 0.02 +- 0.166 holds 0
+    assert "(AttInGrad minus random: 0.250 (95% CI 0.084 to 0.416))" in reading
+    assert reading.endswith("the data cannot tell the three methods apart (the interval of the "
+                            "difference between the two most faithful holds 0).")
     apart = faithfulness_table({"attingrad": 0.30, "attention": 0.10, "gradient": 0.25,
-                                "random": 0.05}, sem=0.01)
+                                "random": 0.05}, sem=0.01)  # 0.05 +- 0.028 excludes 0
     assert explain.faithfulness_reading(apart, 30).endswith(
         "the most faithful of the three here is attingrad.")
-    useless = faithfulness_table({"attingrad": 0.04, "attention": 0.1, "gradient": 0.0,
-                                  "random": 0.05}, sem=0.01)
-    assert "matter no more than random ones" in explain.faithfulness_reading(useless, 30)
+    level = faithfulness_table({"attingrad": 0.04, "attention": 0.1, "gradient": 0.0,
+                                "random": 0.05}, sem=0.01)  # -0.01 +- 0.028 holds 0
+    assert "the data cannot tell the highlighted words from random ones" in \
+        explain.faithfulness_reading(level, 30)
+    nothing = faithfulness_table({"attingrad": 0.0, "attention": 0.0, "gradient": 0.0,
+                                  "random": 0.0}, sem=0.0)  # an untrained model: every drop 0
+    assert "cannot tell the highlighted words from random ones" in \
+        explain.faithfulness_reading(nothing, 30)
+    worse = faithfulness_table({"attingrad": 0.0, "attention": 0.1, "gradient": 0.0,
+                                "random": 0.1}, sem=0.01)
+    assert "matter less than random ones (AttInGrad minus random: -0.100" in \
+        explain.faithfulness_reading(worse, 30)
 
 
 def test_faithfulness_courses_are_a_seeded_sorted_sample():

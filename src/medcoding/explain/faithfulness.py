@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from medcoding import readings
 from medcoding.explain.attribution import (
     METHODS,
     check_method,
@@ -97,24 +98,44 @@ def sample_courses(n_courses: int, size: int, seed: int) -> np.ndarray:
 
 def faithfulness_reading(faithfulness: pd.DataFrame, n_courses: int) -> str:
     """What the comprehensiveness table says at its largest ``k``: each method's mean drop
-    against random words', and whether the highlights can be read as the model's evidence (the
-    methods count as equally faithful when their spread is within the largest standard error)."""
-    drop = faithfulness.set_index(["method", "k"])["mean_score_drop"]
+    against random words', and whether the highlights can be read as the model's evidence.
+
+    A direction is stated only when the 95% interval of the difference of two mean drops (normal,
+    from their standard errors; conservative, since both are measured on the same courses)
+    excludes 0 (:func:`medcoding.readings.direction`); otherwise the reading says the data cannot
+    tell them apart."""
+    table = faithfulness.set_index(["method", "k"])
     k = int(faithfulness["k"].max())
+    drop = table["mean_score_drop"].xs(k, level="k")
+    sem = table["sem"].xs(k, level="k")
+
+    def difference(first: str, second: str) -> tuple[float, float, float]:
+        estimate = float(drop[first] - drop[second])
+        margin = 1.96 * float(np.hypot(sem[first], sem[second]))
+        return estimate, estimate - margin, estimate + margin
+
     text = (f"Deleting the {k} words each method ranks highest lowers the model's score for its "
-            f"top code by {drop[('attingrad', k)]:.3f} on average with AttInGrad, "
-            f"{drop[('attention', k)]:.3f} with attention alone and "
-            f"{drop[('gradient', k)]:.3f} with the input gradient alone, against "
-            f"{drop[(RANDOM, k)]:.3f} for {k} random words ({n_courses} courses). ")
-    if drop[("attingrad", k)] <= drop[(RANDOM, k)]:
-        return text + ("Here the highlighted words matter no more than random ones: the model has "
-                       "not learnt its evidence well enough for the highlights to be read as such "
-                       "(the smoke profile's model trains for a minute and is not meant to).")
-    at_k = [drop[(method, k)] for method in METHODS]
-    error = faithfulness.set_index(["method", "k"])["sem"].loc[[(m, k) for m in METHODS]]
-    best = METHODS[int(np.argmax(at_k))]
-    return text + ("The highlighted words carry the prediction more than random words do, so the "
-                   "explorer's highlights can be read as the model's evidence, as the study did; "
-                   + ("the three methods are about equally faithful here (within one standard "
-                      "error)." if max(at_k) - min(at_k) <= error.max()
-                      else f"the most faithful of the three here is {best}."))
+            f"top code by {drop['attingrad']:.3f} on average with AttInGrad, "
+            f"{drop['attention']:.3f} with attention alone and "
+            f"{drop['gradient']:.3f} with the input gradient alone, against "
+            f"{drop[RANDOM]:.3f} for {k} random words ({n_courses} courses). ")
+    estimate, low, high = difference("attingrad", RANDOM)
+    versus_random = (f"AttInGrad minus random: {readings.interval(estimate, low, high)}")
+    sign = readings.direction(low, high)
+    if sign < 0:
+        return text + (f"Here the highlighted words matter less than random ones ({versus_random})"
+                       ": the model has not learnt its evidence well enough for the highlights "
+                       "to be read as such.")
+    if sign == 0:
+        return text + (f"Here the data cannot tell the highlighted words from random ones "
+                       f"({versus_random}), so the highlights cannot be read as the model's "
+                       "evidence on this run.")
+    ranked = sorted(METHODS, key=lambda method: -drop[method])
+    _, low, high = difference(ranked[0], ranked[1])
+    methods = (f"the most faithful of the three here is {ranked[0]}."
+               if readings.direction(low, high) > 0 else
+               "the data cannot tell the three methods apart (the interval of the difference "
+               "between the two most faithful holds 0).")
+    return text + (f"The highlighted words carry the prediction more than random words do "
+                   f"({versus_random}), so the explorer's highlights can be read as the model's "
+                   f"evidence, as the study did; " + methods)
