@@ -147,7 +147,7 @@ def conditions() -> dict[str, dict]:
     return {**data["conditions"], **data["events"]}
 
 
-_QUALIFIERS = re.compile(r",? ((and |or )?unspecified|NOS|not elsewhere classified|"
+_QUALIFIERS = re.compile(r",? ((and |or )?unspecified|NOS\b|not elsewhere classified|"
                          r"without mention of [^,]*)( organisms?| sites?| types?| parts?| sides?)?"
                          r"|\s*\[[^\]]*\]|\s*\([^)]*\)", re.IGNORECASE)
 _LEADING = re.compile(r"^(other and unspecified|other|unspecified) ", re.IGNORECASE)
@@ -235,6 +235,52 @@ def derived_forms(category: str) -> tuple[str, ...]:
     return tuple(forms[:8])
 
 
+_SIGNIFICANT = re.compile(r"[a-z]{5,}")
+
+
+def _stem_words(text: str) -> set[str]:
+    """The significant words of ``text``, spelling-neutral (haemorrhage = hemorrhage)."""
+    low = text.lower().replace("ae", "e").replace("oe", "e")
+    return {w[:6] for w in _SIGNIFICANT.findall(low)}
+
+
+@functools.cache
+def derived_code_forms(code: str) -> tuple[str, ...]:
+    """Names of one full code of a non-curated category (``I62.0`` subdural, never the
+    extradural ``I62.1``): the ICD-10-CM terms of the same code where they mean what the WHO
+    title says (a shared significant word; the two editions differ at some 4th characters),
+    and the reshaped WHO title; without the WHO titles verbatim. Empty when there are none
+    (the code is then named by its category's forms)."""
+    title = icd10.title(code)
+    banned = [t.lower() for t in titles(code[:3])]
+    candidates = []
+    if cm.is_valid_item(code) and _stem_words(cm.get_description(code)) & _stem_words(title):
+        candidates += [cm.get_description(code)] + list(cm.get_inclusion_term(code))
+    candidates += _reshaped(title)
+    forms = []
+    for term in candidates:
+        term = _natural(_clean(term))
+        if term is None:
+            continue
+        term = _lower_first(term)
+        low = term.lower()
+        if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
+                or "history of" in low or any(b in low for b in banned)):
+            continue
+        if term not in forms:
+            forms.append(term)
+    return tuple(forms[:6])
+
+
+def _specific(code: str) -> bool:
+    """Whether the 4th character of ``code`` says more than its category (not ``.9``, not an
+    "unspecified" or "other" code)."""
+    if "." not in code or code.endswith(".9"):
+        return False
+    title = icd10.title(code).lower()
+    return not title.startswith(("other", "unspecified")) and "other and unspecified" not in title
+
+
 @functools.cache
 def forms_of(category: str) -> dict[str, tuple[str, ...]]:
     """Surface forms of ``category``: ``forms``, ``abbrev``, ``typos`` and ``code_forms``."""
@@ -245,13 +291,20 @@ def forms_of(category: str) -> dict[str, tuple[str, ...]]:
             f for code, names in symptom.items() if code[:3] == category for f in names)
         return {"forms": extra + derived_forms(category), "abbrev": (), "typos": (),
                 "code_forms": {}}
+    banned = [t.lower() for t in titles(category)]
+    untitled = {c: tuple(f for f in v if not any(b in f.lower() for b in banned)) or tuple(v)
+                for c, v in spec.get("code_forms", {}).items()}  # a WHO title: title_rate only
     return {"forms": tuple(spec["forms"]), "abbrev": tuple(spec.get("abbrev", ())),
-            "typos": tuple(spec.get("typos", ())),
-            "code_forms": {c: tuple(v) for c, v in spec.get("code_forms", {}).items()}}
+            "typos": tuple(spec.get("typos", ())), "code_forms": untitled}
 
 
 def name(code: str, r: random.Random, config) -> str:
-    """One way a clinician names ``code`` (a full code or a category) in running text."""
+    """One way a clinician names ``code`` (a full code or a category) in running text.
+
+    A name says no more and no less than the code: a full code whose 4th character is
+    specific (a stage, a site, a type) is named by its own forms (``code_forms``, or for a
+    non-curated category :func:`derived_code_forms`); the category's forms, abbreviations and
+    typos name the category and its unspecified code."""
     category = code[:3]
     forms = forms_of(category)
     u = r.random()
@@ -259,13 +312,15 @@ def name(code: str, r: random.Random, config) -> str:
         title = icd10.title(code) or titles(category)[0]
         return _lower_first(title)
     u -= config.title_rate
+    by_code = forms["code_forms"].get(code)
+    if by_code:
+        return pick(r, by_code)
+    if category not in conditions() and _specific(code) and derived_code_forms(code):
+        return pick(r, derived_code_forms(code))
     if forms["abbrev"] and u < config.abbreviation_rate:
         return pick(r, forms["abbrev"])
     if forms["typos"] and r.random() < config.form_typo_rate:
         return pick(r, forms["typos"])
-    by_code = forms["code_forms"].get(code)
-    if by_code and r.random() < 0.5:
-        return pick(r, by_code)
     return pick(r, forms["forms"])
 
 
@@ -294,6 +349,9 @@ def surface_forms(categories: list[str] | None = None) -> dict[str, list[str]]:
             found = forms_of(category)
             phrases = list(found["forms"]) + list(found["abbrev"]) + list(found["typos"])
             phrases += [f for forms in found["code_forms"].values() for f in forms]
+            if category not in conditions():
+                phrases += [f for code in who.get_children(category) if icd10.is_valid(code)
+                            and _specific(code) for f in derived_code_forms(code)]
             phrases += list(titles(category))
         bank[category] = sorted({p.lower() for p in phrases if p})
     return bank

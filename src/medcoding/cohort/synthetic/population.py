@@ -390,7 +390,9 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
     course = Course(number, day, int(age_f), s_index, r.choice(s.departments), inpatient,
                     "disease", "")
     if r.random() < cfg.z_only_rate:
-        course.kind, course.primary = "z_only", r.choice(cat.z_encounters)[0]
+        fits = [z for z in cat.z_encounters if z[2] == "any" or (z[2] == "planned" and s.planned)
+                or (z[2] == "outpatient" and not inpatient)]
+        course.kind, course.primary = "z_only", r.choice(fits)[0]
         course.chronic = [patient.codes[c] for c in present]
         return course
     taken: set[str] = set()

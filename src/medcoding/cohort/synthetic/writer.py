@@ -43,12 +43,26 @@ NOTE_TITLES = {
     "triage_note": ("Triage note", "ED triage", "Emergency department note", "Triage"),
 }
 VISIT_TITLES = ("Outpatient note", "Visit note", "Clinic note", "Outpatient visit")  # not a ward
+OUTPATIENT_TITLES = {  # an outpatient course: visits and a closing letter, no admission or stay
+    "visit_note": ("Outpatient note, first visit", "First visit", "New patient visit",
+                   "Clinic note", "Outpatient assessment"),
+    "discharge_summary": ("Outpatient letter", "Clinic letter", "Letter to the GP",
+                          "Summary of the outpatient course", "Concluding outpatient note"),
+    "triage_note": ("Emergency department note", "ED note", "ED triage", "Triage note"),
+}
+EMERGENCY_OUTPATIENT_TITLES = {  # seen in the emergency department and sent home
+    "progress_note": ("ED reassessment", "Emergency department note, reassessment", "ED note"),
+    "discharge_summary": ("ED discharge note", "Emergency department summary",
+                          "Note at departure from the ED", "ED summary"),
+}
+NEUROPHYSIOLOGY_LETTER = ("Reply to the referring doctor", "Letter to the referring doctor",
+                          "Neurophysiology summary")
 STUDY_TITLES = {  # the neurophysiology report is named after the study it reports
     "eeg": ("EEG report", "EEG", "Electroencephalography", "Neurophysiology report (EEG)"),
     "emg": ("EMG report", "Nerve conduction study", "EMG and nerve conduction studies",
             "Neurophysiology report (EMG/NCS)"),
 }
-INTAKE = ("admission_note", "triage_note", "neurophysiology_report", "operation_note")
+INTAKE = ("admission_note", "visit_note", "triage_note", "neurophysiology_report", "operation_note")
 PRONOUNS = {True: ("he", "his", "himself"), False: ("she", "her", "herself")}
 NAMED = ("primary", "suspected", "listed", "narrative", "buried")
 LONG_COURSE_SENTENCES = 36
@@ -57,26 +71,37 @@ CONFIRMED_BY_TEST = 0.4  # a true primary with a test that looks for it: the tes
 FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
-                "Stay")  # slots whose value is the course's own: rendered per course
+                "Stay", "household", "gcs", "spouse", "Spouse", "kin", "Kin",
+                "Household", "nerve", "muscle")  # slots whose value is the course's own
 BANDS = ((18, "child"), (75, "adult"), (200, "old"))
 # words for the people around the patient, by age band and sex (a man's partner is not "husband")
-_CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents"),
-          "home": ("the parents' home", "the family home")}
+_CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents")}
 _ADULT_KIN = ("mother", "brother", "sister", "friend", "son", "daughter")
 _OLD_KIN = ("daughter", "son", "neighbour")
 KIN = {
     ("child", True): _CHILD, ("child", False): _CHILD,
-    ("adult", True): {"spouse": ("wife", "partner", "girlfriend"), "kin": _ADULT_KIN,
-                      "home": ("own home", "a rehabilitation unit")},
-    ("adult", False): {"spouse": ("husband", "partner", "boyfriend"), "kin": _ADULT_KIN,
-                       "home": ("own home", "a rehabilitation unit")},
-    ("old", True): {"spouse": ("wife", "partner"), "kin": _OLD_KIN,
-                    "home": ("own home", "a nursing home", "a rehabilitation unit",
-                             "his daughter's home")},
-    ("old", False): {"spouse": ("husband", "partner"), "kin": _OLD_KIN,
-                     "home": ("own home", "a nursing home", "a rehabilitation unit",
-                              "her daughter's home")},
-}
+    ("adult", True): {"spouse": ("wife", "partner", "girlfriend"), "kin": _ADULT_KIN},
+    ("adult", False): {"spouse": ("husband", "partner", "boyfriend"), "kin": _ADULT_KIN},
+    ("old", True): {"spouse": ("wife", "partner"), "kin": _OLD_KIN},
+    ("old", False): {"spouse": ("husband", "partner"), "kin": _OLD_KIN},
+}  # one spouse and one relative per course; where the patient lives: language.yaml households
+
+
+def _titles(note_type: str, inpatient: bool, intake: str, study: str) -> tuple[str, ...]:
+    """The titles a note of ``note_type`` can have: outpatient courses have visits and a
+    closing letter (from the emergency department, or to the referring doctor after a
+    neurophysiology study), never an admission or a stay."""
+    if note_type == "neurophysiology_report":
+        return STUDY_TITLES[study]
+    if inpatient:
+        return NOTE_TITLES[note_type]
+    if intake == "triage_note" and note_type in EMERGENCY_OUTPATIENT_TITLES:
+        return EMERGENCY_OUTPATIENT_TITLES[note_type]
+    if intake == "neurophysiology_report" and note_type == "discharge_summary":
+        return NEUROPHYSIOLOGY_LETTER
+    if note_type == "progress_note":
+        return VISIT_TITLES
+    return OUTPATIENT_TITLES.get(note_type, NOTE_TITLES.get(note_type, (note_type,)))
 
 
 def band(age: int) -> str:
@@ -107,6 +132,7 @@ class _Values:
     extra: dict = field(default_factory=dict)
 
     choices: dict = field(default_factory=dict)
+    outpatient: bool = False  # templates of the ``outpatient`` block first
 
     def __getitem__(self, key: str):
         if key in self.extra:
@@ -172,6 +198,7 @@ class _Draft:
         if not notes:
             notes = [next(iter(style["notes"]))]
         self.notes = [(t, {s: [] for s in style[t]}) for t in notes]
+        self.operated = "operation_note" in notes
         self.intake = next((n for n in self.notes if n[0] in INTAKE), self.notes[0])
         self.summary = next((n for n in self.notes if n[0] == "discharge_summary"), self.notes[-1])
         self.routing = language.load("language")["routing"]
@@ -199,8 +226,25 @@ class _Draft:
         return [lines for _, sections in self.notes for lines in sections.values()]
 
 
+# The nerve an EMG study finds affected and the muscle examined with the needle, by the primary
+NERVES = {"G56.0": ("median", "abductor pollicis brevis"),
+          "G56.1": ("median", "abductor pollicis brevis"),
+          "G56.2": ("ulnar", "first dorsal interosseous"),
+          "G57.3": ("peroneal", "tibialis anterior"),
+          "G62": ("sural", "tibialis anterior"), "G61": ("peroneal", "tibialis anterior")}
+OTHER_NERVES = (("peroneal", "tibialis anterior"), ("tibial", "gastrocnemius"),
+                ("radial", "extensor digitorum"), ("axillary", "deltoid"))
+GCS_LOWERED = ("S06", "T36-T65", "F05", "R40", "I60-I64", "A41", "E10", "G40")
+
+
+def _gcs(course: Course, r: random.Random) -> str:
+    """The course's one Glasgow coma scale: 15, or 13-15 when the primary can lower it."""
+    lowered = any(icd10.in_range(course.primary[:3], spec) for spec in GCS_LOWERED)
+    return str(r.choice((13, 14, 15, 15)) if lowered else 15)
+
+
 def _vitals(patient: Patient, course: Course, present: set[str], r: random.Random,
-            obese: bool) -> dict:
+            obese: bool, extreme: bool = False) -> dict:
     age = course.age
     hypertensive = "HT" in present
     sbp = r.randint(142, 178) if hypertensive else r.randint(104, 136)
@@ -211,7 +255,7 @@ def _vitals(patient: Patient, course: Course, present: set[str], r: random.Rando
     if age < 16:
         height = min(height, 75 + 6 * age)
     if obese:
-        bmi = r.uniform(30.5, 46.0)
+        bmi = r.uniform(40.5, 52.0) if extreme else r.uniform(30.5, 46.0)
     elif age < 16:
         bmi = r.uniform(14.0, 22.0)
     else:
@@ -276,6 +320,26 @@ class Writer:
                     for c in icd10.range_categories(spec)}
         self.self_harm_specialties = {i for i, rate in enumerate(cat.self_harm) if rate > 0}
         self.external_of_drug = {m[3]: m[1] for m in cat.self_harm_methods if m[3]}
+        outpatient = self.lang["outpatient"]
+        self.outpatient_styles = {name: {**style, "notes": outpatient["styles"][name],
+                                         "visit_note": style.get("admission_note", ["reason"])}
+                                  for name, style in self.styles.items()}
+        self.outpatient_headers = {**self.headers, **outpatient["sections"]}
+        self.outpatient_filler = outpatient["filler"]
+        self.repeatable = set(self.lang["repeatable_filler"])
+        self.operation_filler = set(self.lang["operation_filler"])
+        self.households = {band_name: [(language.compile_template(says),
+                                         language.compile_template(home))
+                                        for says, home in options]
+                           for band_name, options in self.lang["households"].items()}
+        self.contraindicated = self.pop["contraindicated"]
+        self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
+                          | {test for ranges in spec.get("code_labs", {}).values()
+                             for test, *_ in ranges}
+                          for c, spec in cat.conditions.items()}
+        self.bmi = 0.0  # the BMI of the course being written
+        self.bmi_forms = {form: tuple(limits) for form, limits in
+                          cat.conditions["E66"].get("bmi_forms", {}).items()}
 
     def _prerender(self, template: str) -> tuple:
         """A filler template: ``("live", compiled)`` when it needs the course's values (years,
@@ -295,19 +359,22 @@ class Writer:
         return ("fixed", variants)
 
     def _pools(self, s: Specialty, style: dict, inpatient: bool, age_band: str,
-               study: str) -> tuple:
+               study: str, operated: bool) -> tuple:
         """The routine-sentence pools of a course: ``((pool, templates), ...)``; outpatients
-        get clinic sentences instead of ward ones, children family ones instead of social."""
-        key = (s.name, inpatient, age_band, study)
+        get clinic sentences instead of ward ones (``outpatient.filler``), children family
+        ones instead of social, and only an operated course a postoperative course."""
+        key = (s.name, inpatient, age_band, study, operated)
         if key not in self.pools:
             names = []
             for name in s.filler or style["filler"]:
                 if name == "neurophysiology":
                     name = study
-                elif name in ("ward", "psychiatric_ward") and not inpatient:
-                    name = "clinic"
+                elif not inpatient and name in self.outpatient_filler:
+                    name = self.outpatient_filler[name]
                 elif name == "social" and age_band == "child":
                     name = "family"
+                if name is None or (name in self.operation_filler and not operated):
+                    continue
                 if name not in names:
                     names.append(name)
             self.pools[key] = tuple((name, self.filler[name]) for name in names)
@@ -315,21 +382,32 @@ class Writer:
 
     # ------------------------------------------------------------------ helpers
     def _name(self, code: str, r: random.Random) -> str:
-        return language.name(code, r, self.cfg)
+        text = language.name(code, r, self.cfg)
+        limits = self.bmi_forms.get(text) if code[:3] == "E66" else None
+        if limits is not None and not limits[0] <= self.bmi < limits[1]:
+            return "obesity"  # a class that the written BMI does not have
+        return text
 
     def _say(self, key: str, r: random.Random, values: _Values, **extra) -> str:
         values.extra = extra
-        text = language.render(language.pick(r, self._templates(key)), r, values)
+        text = language.render(language.pick(r, self._templates(key, values.outpatient)), r,
+                               values)
         return self._typo(text, r)
 
-    def _templates(self, key: str) -> list[tuple]:
-        """The compiled templates of ``key`` (``"distractors.negated"``), cached."""
-        if key not in self.templates:
-            node = self.lang
-            for part in key.split("."):
-                node = node[part]
-            self.templates[key] = [language.compile_template(t) for t in node]
-        return self.templates[key]
+    def _templates(self, key: str, outpatient: bool = False) -> list[tuple]:
+        """The compiled templates of ``key`` (``"distractors.negated"``), cached; for an
+        outpatient course those of ``outpatient.KEY`` where the language file has them."""
+        cache = (key, outpatient)
+        if cache not in self.templates:
+            node = None
+            for root in ((self.lang["outpatient"], self.lang) if outpatient else (self.lang,)):
+                node = root
+                for part in key.split("."):
+                    node = node.get(part) if isinstance(node, dict) else None
+                if node is not None:
+                    break
+            self.templates[cache] = [language.compile_template(t) for t in node]
+        return self.templates[cache]
 
     def _typo(self, sentence: str, r: random.Random) -> str:
         if r.random() < self.cfg.sentence_typo_rate:
@@ -341,7 +419,7 @@ class Writer:
         """The record of ``course`` (``patient`` gives sex, birth and the problem list)."""
         cat = self.cat
         s = cat.specialties[course.specialty]
-        style = self.styles[s.style]
+        style = (self.styles if course.inpatient else self.outpatient_styles)[s.style]
         draft = _Draft(style, r, operated=not course.uncertain and course.suspected is None)
         year = (EPOCH + dt.timedelta(days=course.day)).year
         he, his, himself = PRONOUNS[patient.male]
@@ -370,13 +448,25 @@ class Writer:
         fixed = {"pron": he, "poss": his, "selfhim": himself, "person": person,
                  "age": str(course.age)}
         fixed.update(_vitals(patient, course, present if obese_shown or "E66" not in present
-                             else present - {"E66"}, r, obese_shown))
+                             else present - {"E66"}, r, obese_shown,
+                             extreme=any(c == "E66.2" for c in codes)))
+        self.bmi = float(fixed["bmi"])  # the BMI this course writes (obesity names agree)
+        fixed["gcs"] = _gcs(course, r)
+        fixed["nerve"], fixed["muscle"] = NERVES.get(course.primary, NERVES.get(
+            course.primary[:3])) or language.pick(r, OTHER_NERVES)
         age_band = band(course.age)
-        choices = {**KIN[age_band, patient.male],
-                   "stay": ("stay", "admission") if course.inpatient else ("visit", "course")}
+        kin = KIN[age_band, patient.male]
+        fixed["spouse"] = language.pick(r, kin["spouse"])
+        fixed["kin"] = language.pick(r, kin["kin"])
+        choices = {"stay": ("stay", "admission") if course.inpatient else ("visit", "course")}
         birth_year = patient.birth_year()
-        fixed["home"] = language.pick(r, choices["home"])  # where this patient goes home to
-        values = _Values(r, fixed, birth_year, year, choices=choices)
+        values = _Values(r, fixed, birth_year, year, choices=choices,
+                         outpatient=not course.inpatient)
+        says, home = language.pick(r, self.households[age_band])  # one home for the course
+        fixed["household"] = language.render(says, r, values)
+        fixed["household"] = fixed["household"][:1].lower() + fixed["household"][1:]
+        fixed["home"] = language.render(home, r, values)
+        fixed["home"] = fixed["home"][:1].lower() + fixed["home"][1:]
 
         # ---- the primary
         primary_evidence = "suspected" if course.uncertain and course.inpatient else "primary"
@@ -417,7 +507,8 @@ class Writer:
                 key = "buried" if is_chronic else "buried_acute"
                 buried.append(self._say(key, r, values, name=self._name(code, r), **extra))
                 if category in ("E10", "E11"):
-                    for template in r.sample(self.lang["generic_diabetes"], 4):
+                    for template in r.sample(self._templates("generic_diabetes",
+                                                             values.outpatient), 4):
                         draft.add("narrative", self._typo(language.render(template, r, values),
                                                           r), r=r)
             elif kind == "drug":
@@ -457,11 +548,18 @@ class Writer:
                 line += ", " + language.render(language.pick(r, self._templates("bmi_line")), r,
                                                values)
             draft.add("vitals", line + ".", where="intake")
-        neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else "neutral_drugs"]
+        neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else
+                           "neutral_drugs" if course.inpatient else "neutral_drugs_outpatient"]
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
             meds.setdefault(drug, (atc, dose))
+        self._contraindications(meds, codes, r)
+        if not course.inpatient:  # no infusions in a clinic or an emergency visit
+            for drug in [d for d, (_, dose) in meds.items() if "i.v." in dose]:
+                del meds[drug]
+        measured = {test for c in present if c in self.lab_tests for test in self.lab_tests[c]}
         for test, low, high, unit in r.sample(self.pop["routine_labs"], r.randint(3, 7)):
-            labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
+            if test not in measured:  # a normal eGFR beside a CKD is no routine value
+                labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
         if meds and r.random() < 0.9:
             items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
             draft.add("medication", language.pick(r, ("", "Continue ")) + ", ".join(items) + ".",
@@ -474,8 +572,12 @@ class Writer:
                   where="summary")
         study = "eeg" if course.primary[:3] in self.eeg else "emg"
         self._filler(s, style, draft, r, values, bool(buried),
-                     self._pools(s, style, course.inpatient, age_band, study),
+                     self._pools(s, style, course.inpatient, age_band, study, draft.operated),
                      (patient.male, age_band))
+        operation = next((n[1] for n in draft.notes if n[0] == "operation_note"), None)
+        if operation is not None and not any(operation.values()):  # the operation was done
+            operation[next(iter(operation))].append(self._say(
+                "procedure_line", r, values, name=self._name(course.primary, r)))
         for sentence in buried:
             lines = max(draft.sections(), key=len)
             lines.insert(len(lines) // 2, sentence)
@@ -483,6 +585,18 @@ class Writer:
         chars = sum(len(text) for _, text in notes)
         return Record(notes, [(d, atc) for d, (atc, _) in meds.items()],
                       [(t, v, u) for t, (v, u) in labs.items()], truth, distractors, chars)
+
+    def _contraindications(self, meds: dict, codes: list[str], r: random.Random) -> None:
+        """Drop the drugs that the patient's state forbids (``population.yaml:
+        contraindicated``: metformin after an acute kidney injury or in CKD 4-5, NSAIDs in
+        CKD 4-5 or heart failure), giving the safe alternative where there is one."""
+        for drug, rule in self.contraindicated.items():
+            if drug in meds and any(code in rule["when"] or code[:3] in rule["when"]
+                                    for code in codes):
+                del meds[drug]
+                if rule.get("instead"):
+                    name, atc, dose = _dose(r, rule["instead"])
+                    meds.setdefault(name, (atc, dose))
 
     def _labs(self, code: str, spec: dict, r: random.Random, labs: dict) -> None:
         ranges = list(spec.get("labs", [])) + list(spec.get("code_labs", {}).get(code, []))
@@ -509,7 +623,7 @@ class Writer:
                                                  others=others), where=where)
             distractors += [(c, "differential") for c in course.differentials]
         else:
-            planned = s.planned or not course.inpatient
+            planned = s.planned or (not course.inpatient and s.style != "triage")
             key = ("presentation.obstetric" if s.style == "obstetric" else
                    "presentation.planned" if planned else "presentation.chronic"
                    if course.primary[:3] in cat.chronic_set else "presentation.acute")
@@ -600,7 +714,11 @@ class Writer:
             if chosen:
                 names = language.join_names([self._name(c, r) for c in chosen], "or")
                 tests = cat.conditions[chosen[0]].get("rule_out", [])
-                if known:
+                healthy = not course.chronic and not any(c[:3] in cat.chronic_set
+                                                         for c in course.acute)
+                if known and healthy and r.random() < 0.3:
+                    key, route = "distractors.negated_healthy", "negation_known"
+                elif known:
                     key, route = "distractors.negated_known", "negation_known"
                 elif len(chosen) == 1 and tests and r.random() < 0.5:
                     key, route = "distractors.negated_test", "negation"
@@ -670,15 +788,18 @@ class Writer:
                      if section in sections]
             if lines:
                 targets.append(lines)
-                pool += [(len(targets) - 1, kind, t) for kind, t in templates]
+                pool += [(len(targets) - 1, kind, t, name in self.repeatable)
+                         for kind, t in templates]
         if not pool:
             return
         if not long:  # a short course does not say the same routine thing twice
             count = min(count, len(pool))
         chosen = r.sample(pool, min(count, len(pool)))
-        chosen += [pool[int(r.random() * len(pool))] for _ in range(count - len(chosen))]
+        again = [item for item in pool if item[3]]  # facts (home, examination) are said once
+        if again:
+            chosen += [again[int(r.random() * len(again))] for _ in range(count - len(chosen))]
         values.extra = {}
-        for target, kind, template in chosen:
+        for target, kind, template, _ in chosen:
             if kind == "live":
                 sentence = language.render(template, r, values)
             else:
@@ -692,10 +813,9 @@ class Writer:
         department = course.department
         notes = []
         surname = language.load("language")["values"]["surname"]
+        headers = self.headers if course.inpatient else self.outpatient_headers
         for day, (note_type, sections) in enumerate(draft.notes):
-            titles = (STUDY_TITLES[study] if note_type == "neurophysiology_report" else
-                      VISIT_TITLES if note_type == "progress_note" and not course.inpatient
-                      else NOTE_TITLES[note_type])
+            titles = _titles(note_type, course.inpatient, draft.intake[0], study)
             title = language.pick(r, titles)
             head = language.pick(r, (f"{title}, {department}", f"{department}. {title}",
                              f"{title} ({department})", title,
@@ -707,8 +827,8 @@ class Writer:
             for section, sentences in sections.items():
                 if not sentences:
                     continue
-                header = language.pick(r, self.headers[section])
-                if note_type == "progress_note" and r.random() < 0.5:
+                header = language.pick(r, headers[section])
+                if note_type == "progress_note" and course.inpatient and r.random() < 0.5:
                     header = f"Day {day + 1}"
                 lines.append(f"{header}: " + " ".join(sentences))
             notes.append((note_type, "\n".join(lines)))

@@ -1,0 +1,170 @@
+"""A clinician's read of whole courses: each property holds over every course of the shared
+synthetic cohort (tests/synthetic_fixture.py: 2,500 patients, seed 7)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from synthetic_fixture import cohort, texts
+
+from medcoding import icd10
+from medcoding.cohort.synthetic import language
+
+NAMED = ("primary", "listed", "narrative", "buried")
+WARD = re.compile(r"\b(admitted|admission|ward|discharge summary|discharge letter|epicrisis|"
+                  r"during the stay|summary of stay|on day \d+|day \d+:|thromboprophylaxis|"
+                  r"i\.v\.)", re.IGNORECASE)
+
+
+def _courses(codes: set[str]) -> set[int]:
+    """Courses with a true code that is in ``codes`` or whose category is."""
+    truth = cohort().truth
+    return set(truth.loc[truth["code"].isin(codes) | truth["code"].str[:3].isin(codes),
+                         "course_id"])
+
+
+def _note_types() -> pd.Series:
+    return cohort().notes.groupby("course_id")["note_type"].agg(set)
+
+
+def test_outpatient_courses_have_visits_and_a_letter_not_a_ward_stay():
+    courses = cohort().courses
+    outpatient = courses.loc[~courses["inpatient"], "course_id"]
+    assert len(outpatient) > 500
+    ward = {course: WARD.findall(texts()[course]) for course in outpatient}
+    assert {course: words for course, words in ward.items() if words} == {}
+    types = _note_types()
+    seen = set().union(*types[outpatient])
+    assert "admission_note" not in seen and {"visit_note", "discharge_summary"} <= seen
+    inpatient = courses.loc[courses["inpatient"], "course_id"]
+    assert sum(bool(WARD.search(texts()[c])) for c in inpatient) > 0.8 * len(inpatient)
+
+
+def test_a_postoperative_course_follows_an_operation():
+    types = _note_types()
+    unoperated = [c for c, text in texts().items()
+                  if re.search(r"postoperative|sutures to be removed", text, re.IGNORECASE)
+                  and "operation_note" not in types[c]]
+    assert len(unoperated) < 0.002 * len(types)  # an operation note left empty is not written
+
+
+def test_obesity_class_agrees_with_the_bmi_written():
+    classes = {"class i obesity": (30, 35), "class ii obesity": (35, 40),
+               "class iii obesity": (40, 99), "morbid obesity": (40, 99),
+               "severe obesity": (40, 99)}
+    checked = wrong = 0
+    for text in texts():
+        low = text.lower()
+        bmis = [float(b) for b in re.findall(r"BMI (\d+\.\d)", text)]
+        for form, (low_bmi, high_bmi) in classes.items():
+            if bmis and re.search(r"(?<![a-z])" + form, low):
+                checked += 1
+                wrong += any(not low_bmi <= b < high_bmi for b in bmis)
+    assert checked > 30 and wrong == 0
+
+
+def test_a_specific_fourth_character_is_named_in_the_text():
+    conditions = language.conditions()
+    truth = cohort().truth
+    named = truth[truth["evidence"].isin(NAMED)]
+    checked = missing = 0
+    for course, code in zip(named["course_id"], named["code"], strict=True):
+        forms = conditions.get(code[:3], {}).get("code_forms", {}).get(code)
+        if forms:
+            checked += 1
+            low = texts()[course].lower()
+            missing += not any(f.lower() in low for f in [*forms, icd10.title(code)])
+    assert checked > 1000 and missing < 0.03 * checked  # the rest: a misspelled sentence
+    for code, words in (("G40.6", r"grand mal|tonic-clonic"), ("C18.2", r"ascending"),
+                        ("E11.3", r"retinopathy|ophthalmic")):
+        rows = named[named["code"] == code]
+        assert len(rows) > 3, code
+        said = [bool(re.search(words, texts()[c], re.IGNORECASE)) for c in rows["course_id"]]
+        assert sum(said) >= 0.95 * len(said), code
+
+
+def test_specific_codes_of_the_long_tail_are_named_by_their_own_terms():
+    assert "subdural" in " ".join(language.derived_code_forms("I62.0"))
+    assert not re.search("extradural|epidural", " ".join(language.derived_code_forms("I62.0")))
+    assert "extradural" in " ".join(language.derived_code_forms("I62.1"))
+    # "NOS" is a qualifier, not the start of "nose"
+    assert all("nose" in f for f in language.derived_code_forms("J34.1"))
+    primaries = cohort().truth[cohort().truth["is_primary"]].merge(cohort().courses)
+    cardiology = primaries[primaries["specialty"] == "cardiology"]["code"].str[:3]
+    assert len(cardiology) > 100 and not cardiology.between("I60", "I69").any()
+
+
+def test_no_drug_that_the_patients_state_forbids():
+    meds = cohort().medications.groupby("course_id")["drug"].agg(set)
+    kidney = _courses({"N17", "N18.4", "N18.5"})
+    failing = kidney | _courses({"I50", "I11.0"})
+    assert len(kidney) > 50
+    assert not [c for c in kidney if "metformin" in meds.get(c, set())]
+    assert not [c for c in failing if "ibuprofen" in meds.get(c, set())]
+    assert sum("linagliptin" in meds.get(c, set()) for c in kidney) > 0
+    outpatient = cohort().courses.loc[~cohort().courses["inpatient"], "course_id"]
+    assert not texts()[outpatient].str.contains("i.v.", regex=False).any()
+
+
+def test_laboratory_values_agree_with_the_kidney_stage():
+    labs = cohort().labs
+    egfr = labs[labs["test"] == "eGFR"].set_index("course_id")["value"]
+    advanced = egfr[egfr.index.isin(_courses({"N18.4", "N18.5"}))]
+    injured = egfr[egfr.index.isin(_courses({"N17"}))]
+    assert len(advanced) > 30 and advanced.max() < 30
+    assert len(injured) > 30 and injured.max() < 60
+
+
+def test_prednisolone_is_given_for_a_reason_in_a_usual_dose():
+    meds = cohort().medications
+    steroid = set(meds.loc[meds["drug"] == "prednisolone", "course_id"])
+    assert 0 < len(steroid) < 0.03 * len(cohort().courses)
+    reasons = _courses({"J44", "M06"})
+    assert steroid <= reasons
+
+
+def test_one_home_one_gcs_and_no_healthy_patient_with_a_problem_list():
+    truth = cohort().truth
+    chronic = {c for c, spec in language.conditions().items() if "chronic" in spec}
+    known = set(truth.loc[truth["evidence"].isin(("listed", "narrative", "buried")) &
+                          truth["code"].str[:3].isin(chronic), "course_id"])
+    for course, text in texts().items():
+        homes = set(re.findall(r"\b(?:Lives|Living) (alone|with [^.]*?|in a nursing home)"
+                               r" in [A-ZÆØÅ]", text))
+        assert len(homes) <= 1, (course, homes)
+        if "daughter's home" in text:
+            assert not re.search(r"\b(Lives|Living) (alone|with (his|her) (wife|husband))", text)
+        gcs = set(re.findall(r"\b(?:GCS|Glasgow coma scale) (\d+)", text))
+        assert len(gcs) <= 1, (course, gcs)
+        assert "Hud:" not in text
+        if course in known:
+            assert not re.search(r"(otherwise|previously) healthy", text, re.IGNORECASE), course
+
+
+def test_emg_reports_study_the_nerve_of_the_diagnosis():
+    c = cohort()
+    primaries = c.truth[c.truth["is_primary"]]
+    reports = c.notes[c.notes["note_type"] == "neurophysiology_report"]
+    for code, nerve in (("G56.0", "median"), ("G56.2", "ulnar")):
+        rows = reports[reports["course_id"].isin(primaries.loc[primaries["code"] == code,
+                                                               "course_id"])]
+        named = rows["text"].str.findall(r"in the (\w+) nerve")
+        assert len(rows) > 3 and named.str.len().sum() > 0, code
+        assert all(set(found) <= {nerve} for found in named), code
+
+
+def test_administrative_encounters_fit_the_course():
+    primaries = cohort().truth[cohort().truth["is_primary"]].merge(cohort().courses)
+    z53 = primaries[primaries["code"].str.startswith("Z53")]
+    assert not z53["specialty"].isin(["geriatrics", "internal_medicine", "cardiology"]).any()
+    outpatient_only = primaries[primaries["code"].isin(["Z76.0", "Z23.8", "Z09.8"])]
+    assert len(outpatient_only) > 5 and not outpatient_only["inpatient"].any()
+
+
+def test_every_condition_key_is_read_by_the_generator():
+    used = {"codes", "chronic", "cluster", "risk", "forms", "abbrev", "typos", "code_forms",
+            "bmi_forms", "drugs", "implied", "finding", "labs", "code_labs", "negatable",
+            "rule_out", "family", "past", "finding_section", "symptom"}
+    keys = {k for spec in language.conditions().values() for k in spec}
+    assert keys <= used, keys - used
