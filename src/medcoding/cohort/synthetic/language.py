@@ -211,13 +211,12 @@ def _natural(term: str) -> str | None:
     return f"{rest} {head[:1].lower() + head[1:]}" if len(head.split()) <= 2 else None
 
 
-@functools.cache
-def derived_forms(category: str) -> tuple[str, ...]:
-    """Names of a non-curated category: ICD-10-CM terms and reshaped titles, lower-case first
-    letter, without any WHO title of the category verbatim. Falls back to the title."""
-    banned = [t.lower() for t in titles(category)]
-    candidates = _cm_terms(category) + [f for t in titles(category) for f in _reshaped(t)]
-    forms = []
+def _usable_forms(candidates: list[str], banned: list[str],
+                  skip_encounters: bool = False) -> list[str]:
+    """The candidate terms that read as a clinician's name, cleaned, in order, each once: none
+    shorter than 4 letters, awkward, "classified elsewhere", a history, a ``banned`` title
+    verbatim or (``skip_encounters``) an "encounter for ..."."""
+    forms: list[str] = []
     for term in candidates:
         term = _natural(_clean(term))
         if term is None:
@@ -225,11 +224,21 @@ def derived_forms(category: str) -> tuple[str, ...]:
         term = _lower_first(term)
         low = term.lower()
         if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
-                or low.startswith("encounter") or "history of" in low
+                or (skip_encounters and low.startswith("encounter")) or "history of" in low
                 or any(b in low for b in banned)):
             continue
         if term not in forms:
             forms.append(term)
+    return forms
+
+
+@functools.cache
+def derived_forms(category: str) -> tuple[str, ...]:
+    """Names of a non-curated category: ICD-10-CM terms and reshaped titles, lower-case first
+    letter, without any WHO title of the category verbatim. Falls back to the title."""
+    banned = [t.lower() for t in titles(category)]
+    candidates = _cm_terms(category) + [f for t in titles(category) for f in _reshaped(t)]
+    forms = _usable_forms(candidates, banned, skip_encounters=True)
     if not forms:
         forms = [_lower_first(_clean(titles(category)[0])) or titles(category)[0]]
     return tuple(forms[:8])
@@ -257,19 +266,7 @@ def derived_code_forms(code: str) -> tuple[str, ...]:
     if cm.is_valid_item(code) and _stem_words(cm.get_description(code)) & _stem_words(title):
         candidates += [cm.get_description(code)] + list(cm.get_inclusion_term(code))
     candidates += _reshaped(title)
-    forms = []
-    for term in candidates:
-        term = _natural(_clean(term))
-        if term is None:
-            continue
-        term = _lower_first(term)
-        low = term.lower()
-        if (len(term) < 4 or _AWKWARD.search(term) or "classified elsewhere" in low
-                or "history of" in low or any(b in low for b in banned)):
-            continue
-        if term not in forms:
-            forms.append(term)
-    return tuple(forms[:6])
+    return tuple(_usable_forms(candidates, banned)[:6])
 
 
 def _specific(code: str) -> bool:
