@@ -272,8 +272,10 @@ def _vitals(patient: Patient, course: Course, present: set[str], r: random.Rando
 
 
 def _evidence(cat: Catalogue, r: random.Random, code: str, specialty: Specialty,
-              chronic: bool) -> str:
-    """How the record will show a true secondary ``code``."""
+              chronic: bool, can_bury: bool = True) -> str:
+    """How the record will show a true secondary ``code``. Only a course that can run long
+    (``can_bury``: it has a routine pool that repeats) buries a name; elsewhere a draw of
+    ``buried`` names it once in the narrative."""
     cfg = cat.config
     category = code[:3]
     if chronic and r.random() > specialty.mentions_chronic:
@@ -285,9 +287,9 @@ def _evidence(cat: Catalogue, r: random.Random, code: str, specialty: Specialty,
         if u < 0:
             return kind
     if category in ("E10", "E11") and r.random() < cfg.buried_diabetes_rate:
-        return "buried"
+        return "buried" if can_bury else "narrative"
     if r.random() < cfg.buried_rate:
-        return "buried"
+        return "buried" if can_bury else "narrative"
     return "listed" if r.random() < cfg.listed_share else "narrative"
 
 
@@ -432,9 +434,13 @@ class Writer:
         codes = [course.primary] + course.chronic + course.acute
         present = {c[:3] for c in codes} | {group(c[:3]) for c in codes}
         obese_shown = False
+        age_band = band(course.age)
+        study = "eeg" if course.primary[:3] in self.eeg else "emg"
+        pools = self._pools(s, style, course.inpatient, age_band, study, draft.operated)
+        can_bury = self._can_run_long(draft, pools)
         evidence = {}
         for code in course.chronic + course.acute:
-            evidence[code] = _evidence(cat, r, code, s, code in course.chronic)
+            evidence[code] = _evidence(cat, r, code, s, code in course.chronic, can_bury)
         if course.event and course.intent in ("stated", "method_only"):
             external = course.event[1]
             evidence[external] = "narrative" if course.intent == "stated" else "method"
@@ -454,7 +460,6 @@ class Writer:
         fixed["gcs"] = _gcs(course, r)
         fixed["nerve"], fixed["muscle"] = NERVES.get(course.primary, NERVES.get(
             course.primary[:3])) or language.pick(r, OTHER_NERVES)
-        age_band = band(course.age)
         kin = KIN[age_band, patient.male]
         fixed["spouse"] = language.pick(r, kin["spouse"])
         fixed["kin"] = language.pick(r, kin["kin"])
@@ -570,10 +575,7 @@ class Writer:
                       where="any", r=r)
         draft.add("plan", self._say("plan" if course.inpatient else "plan_outpatient", r, values),
                   where="summary")
-        study = "eeg" if course.primary[:3] in self.eeg else "emg"
-        self._filler(s, style, draft, r, values, bool(buried),
-                     self._pools(s, style, course.inpatient, age_band, study, draft.operated),
-                     (patient.male, age_band))
+        self._filler(s, style, draft, r, values, bool(buried), pools, (patient.male, age_band))
         operation = next((n[1] for n in draft.notes if n[0] == "operation_note"), None)
         if operation is not None and not any(operation.values()):  # the operation was done
             operation[next(iter(operation))].append(self._say(
@@ -773,6 +775,18 @@ class Writer:
             out.append(("I10", "related_cardiovascular"))
 
     # ------------------------------------------------------------------ filler and text
+    def _can_run_long(self, draft: _Draft, pools: tuple) -> bool:
+        """Whether routine sentences can make this course long: one of its repeating pools has
+        a section to go into in the course's notes (else :meth:`_filler` stops at one of each)."""
+        return any(name in self.repeatable and self._pool_lines(draft, name)
+                   for name, _ in pools)
+
+    def _pool_lines(self, draft: _Draft, name: str) -> list[list[str]]:
+        """The sections of ``draft``'s notes that pool ``name``'s sentences go into."""
+        wanted = self.filler_sections[name]
+        return [sections[section] for _, sections in draft.notes for section in wanted
+                if section in sections]
+
     def _filler(self, s: Specialty, style: dict, draft: _Draft, r: random.Random,
                 values: _Values, long: bool, pools: tuple, variant: tuple) -> None:
         """Routine sentences, each into a section its pool belongs in (``filler_sections``);
@@ -783,9 +797,7 @@ class Writer:
             count = max(count, LONG_COURSE_SENTENCES)
         targets, pool = [], []
         for name, templates in pools:
-            wanted = self.filler_sections[name]
-            lines = [sections[section] for _, sections in draft.notes for section in wanted
-                     if section in sections]
+            lines = self._pool_lines(draft, name)
             if lines:
                 targets.append(lines)
                 pool += [(len(targets) - 1, kind, t, name in self.repeatable)
