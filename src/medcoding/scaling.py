@@ -25,7 +25,6 @@ from medcoding.io import write_parquet
 from medcoding.runs import Run
 
 LADDER_COLUMNS = ["model", "train_patients", "threshold", *study.METRIC_NAMES]
-STUDY_SMALLEST, STUDY_LARGEST = "50K", "1.8M"  # the study's smallest and largest level-3 models
 
 
 @dataclass
@@ -125,14 +124,15 @@ def growth(table: pd.DataFrame) -> pd.DataFrame:
     largest level-3 model, and both gains (largest minus smallest)."""
     names = list(study.METRIC_NAMES)
     wide = study.table1_wide()
+    smallest, largest = study.table1_level3_columns()[0], study.table1_level3_columns()[-1]
     frame = pd.DataFrame({
         "metric": [study.METRIC_NAMES[name] for name in names],
         "ours_smallest": table.iloc[0][names].to_numpy(dtype=float),
         "ours_largest": table.iloc[-1][names].to_numpy(dtype=float),
-        f"study_{STUDY_SMALLEST}": [wide.loc[study.METRIC_NAMES[n], STUDY_SMALLEST] for n in names],
-        f"study_{STUDY_LARGEST}": [wide.loc[study.METRIC_NAMES[n], STUDY_LARGEST] for n in names],
+        f"study_{smallest}": [wide.loc[study.METRIC_NAMES[n], smallest] for n in names],
+        f"study_{largest}": [wide.loc[study.METRIC_NAMES[n], largest] for n in names],
     })
     frame["ours_gain"] = frame["ours_largest"] - frame["ours_smallest"]
-    frame["study_gain"] = frame[f"study_{STUDY_LARGEST}"] - frame[f"study_{STUDY_SMALLEST}"]
+    frame["study_gain"] = frame[f"study_{largest}"] - frame[f"study_{smallest}"]
     return frame
 

@@ -76,6 +76,11 @@ def table1_wide() -> pd.DataFrame:
     return wide
 
 
+def table1_level3_columns() -> list[str]:
+    """Table 1's level-3 column labels, smallest training size first (``["50K", ..., "1.8M"]``)."""
+    return [label for _, level, label in _TABLE1_COLUMNS if level == "3"]
+
+
 def headline(level: str = "3") -> dict[str, float]:
     """The largest model's metrics: level 3 (1.8M patients) or ``"full"`` (level 5, 1M)."""
     long = table1()

@@ -27,7 +27,7 @@ def _results() -> dict[str, str]:
 
 def _scaling() -> dict[str, str]:
     wide = study.table1_wide()
-    sizes = [column for column in wide.columns if "level 5" not in column]
+    sizes = study.table1_level3_columns()
     gains = wide[sizes[-1]] - wide[sizes[0]]
     fastest = gains.idxmax()  # the metric that rose most
     return {"study_fastest_metric": fastest,
