@@ -57,7 +57,9 @@ def test_the_set_up_table_puts_the_profile_beside_the_study():
         ["learning rate", "0.0001", "5e-05"],
         ["patience", "2", "2"],
         ["encoder dropout", "0", "not stated"],
+        ["encoder layers", "all, all trained", "all 12, all trained"],
     ]
-    everyone = training.settings_beside_study("tiny", None, 1, 16, 1e-3, 2, None)
+    everyone = training.settings_beside_study("tiny", None, 1, 16, 1e-3, 2, None, 3, 1)
     assert everyone.loc[1, "this book"] == "all"
     assert everyone.loc[6, "this book"] == "the encoder's own"
+    assert everyone.loc[7, "this book"] == "first 3; embeddings and first 1 frozen"

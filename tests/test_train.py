@@ -265,3 +265,29 @@ def test_encoder_dropout_is_a_recorded_setting(tmp_path):
     assert all(m.p == 0.0 for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout))
     with pytest.raises(ConfigError, match="encoder_dropout"):
         TrainConfig(**QUICK, encoder_dropout=1.5)
+
+
+def test_a_shortened_partly_frozen_encoder_trains_only_its_upper_layers(tmp_path):
+    """encoder_layers=1 saves a one-layer encoder that from_pretrained reads back; with
+    frozen_layers=1 the embeddings and that layer keep their initial weights while the label
+    attention moves, and a depth the encoder lacks is refused."""
+    from medcoding.model import PLMCA
+
+    prepared = write_prepared(tmp_path / "prepared", n_train=40, median_words=20)
+    train(prepared, tmp_path / "short", TrainConfig(**QUICK, epochs=1, encoder_layers=1))
+    short = PLMCA.from_pretrained(tmp_path / "short")
+    assert short.encoder.config.num_hidden_layers == len(short.encoder.encoder.layer) == 1
+
+    train(prepared, tmp_path / "frozen", TrainConfig(**QUICK, epochs=1, frozen_layers=1,
+                                                    stop_after_steps=1, checkpoint_every=1))
+    start = load_file(tmp_path / "frozen.partial" / "model.safetensors")
+    train(prepared, tmp_path / "frozen", TrainConfig(**QUICK, epochs=1, frozen_layers=1),
+          resume=True)
+    end = load_file(tmp_path / "frozen" / "model.safetensors")
+    frozen = [name for name in end if ".embeddings." in name or ".layer.0." in name]
+    trained = [name for name in end if ".layer.1." in name or "label_attention" in name]
+    assert frozen and trained
+    assert all(torch.equal(start[name], end[name]) for name in frozen)
+    assert sum(not torch.equal(start[name], end[name]) for name in trained) > len(trained) // 2
+    with pytest.raises(ValueError, match="frozen_layers=3: the encoder has only 2 layers"):
+        train(prepared, tmp_path / "deep", TrainConfig(**QUICK, epochs=1, frozen_layers=3))

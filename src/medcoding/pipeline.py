@@ -162,6 +162,8 @@ class Profile(TypedDict, total=False):
     train_full_level: bool
     full_epochs: PositiveInt
     encoder_dropout: Fraction | None
+    encoder_layers: PositiveInt | None
+    frozen_layers: NonNegativeInt
     bootstrap_resamples: PositiveInt
     ladder_sizes: Annotated[list[PositiveInt], Field(min_length=1)]
     ladder_encoder: str

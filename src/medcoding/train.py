@@ -116,9 +116,11 @@ class TrainConfig:
     head_learning_rate: PositiveFloat | None = None  # label attention's rate; None: learning_rate
     label_query_std: PositiveFloat = 0.02  # initial scale of the label queries
     head: Literal["per_label", "shared"] = "per_label"  # output layer: one w_c, b_c per code
+    # (ours) or one for all codes (the study authors' code)
     encoder_dropout: Fraction | None = None  # encoder's hidden and attention dropout; None: its
     # own (MiniLM 0.1); 0 turns it off (on a CPU 1.59x the tokens/s at 400 default patients)
-    # (ours) or one for all codes (the study authors' code)
+    encoder_layers: PositiveInt | None = None  # keep the encoder's first N layers; None: all
+    frozen_layers: NonNegativeInt = 0  # K > 0: the embeddings and the first K layers stay fixed
     weight_decay: NonNegativeFloat = 0.01  # not on biases and LayerNorm weights
     warmup_fraction: Fraction = 0.1  # share of all optimizer steps spent warming up linearly
     patience: PositiveInt = 2  # epochs without a better validation MAP before stopping
@@ -385,7 +387,8 @@ def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
         named = [(f"{part}.{name}", param)
                  for name, param in getattr(model, part).named_parameters()]
         for decay, keep in ((config.weight_decay, True), (0.0, False)):
-            params = [param for name, param in named if (name in decayed) == keep]
+            params = [param for name, param in named
+                      if (name in decayed) == keep and param.requires_grad]
             if params:
                 groups.append({"params": params, "lr": rate, "weight_decay": decay})
     return groups
@@ -416,6 +419,8 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
     encoder, tokenizer = load_encoder_and_tokenizer(
         config.encoder, train_texts, seed=config.seed,
         attn_implementation=config.attn_implementation)
+    if config.encoder_layers is not None:
+        keep_first_layers(encoder, config.encoder_layers)
     if config.encoder_dropout is not None:
         set_encoder_dropout(encoder, config.encoder_dropout)
     model_config = PLMCAConfig(encoder=encoder.config.to_dict(),
@@ -432,6 +437,41 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
     return model, tokenizer
 
 
+def encoder_layer_stack(encoder: torch.nn.Module) -> torch.nn.ModuleList:
+    """The transformer layers of a BERT-style encoder (``encoder.encoder.layer``)."""
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(stack, torch.nn.ModuleList):
+        raise ValueError(f"{type(encoder).__name__}: encoder_layers and frozen_layers need a "
+                         "BERT-style encoder (encoder.layer); leave them at None and 0")
+    return stack
+
+
+def keep_first_layers(encoder: torch.nn.Module, layers: int) -> None:
+    """Drop every transformer layer of ``encoder`` after the first ``layers`` and record the new
+    depth in its config, so the saved model is the smaller one."""
+    stack = encoder_layer_stack(encoder)
+    if layers > len(stack):
+        raise ValueError(f"encoder_layers={layers}: the encoder has only {len(stack)} layers")
+    encoder.encoder.layer = stack[:layers]
+    encoder.config.num_hidden_layers = layers
+
+
+def freeze_lower_layers(encoder: torch.nn.Module, layers: int) -> None:
+    """Stop training the embeddings and the first ``layers`` transformer layers of ``encoder``.
+
+    Nothing below the first trained layer needs a gradient, so autograd records none of it:
+    the frozen part costs one forward pass per token instead of a forward and a backward.
+    """
+    if layers == 0:
+        return
+    stack = encoder_layer_stack(encoder)
+    if layers > len(stack):
+        raise ValueError(f"frozen_layers={layers}: the encoder has only {len(stack)} layers")
+    embeddings = getattr(encoder, "embeddings", None) or encoder.get_input_embeddings()
+    for module in (embeddings, *stack[:layers]):
+        module.requires_grad_(False)
+
+
 def set_encoder_dropout(encoder: torch.nn.Module, probability: float) -> None:
     """Set every dropout of ``encoder`` to ``probability`` and record it in its config (so the
     saved model, a resumed run and ``config.json`` say what training used)."""
@@ -443,14 +483,16 @@ def set_encoder_dropout(encoder: torch.nn.Module, probability: float) -> None:
             module.p = probability
 
 
-def validate(model: PLMCA, config: TrainConfig, val_tokens, val_targets) -> tuple[float, float]:
-    """Validation MAP and micro F1 at 0.5 (``medcoding.metrics``)."""
+def validate(model: PLMCA, config: TrainConfig, val_tokens,
+             val_targets) -> tuple[float, float, np.ndarray]:
+    """Validation MAP, micro F1 at 0.5 (``medcoding.metrics``) and the scores
+    ``[documents, labels]`` they came from."""
     model.set_attention(config.eval_attn_implementation)
     scores = score_token_arrays(model, val_tokens, config.eval_token_budget,
                                 model.config.precision).numpy()  # [documents, labels]
     model.set_attention(config.attn_implementation)
     values = metrics.evaluate(val_targets, scores, 0.5, ks=())
-    return values["map"], values["f1_micro"]
+    return values["map"], values["f1_micro"], scores
 
 
 RESUME_MAY_CHANGE = {"stop_after_steps", "progress", "checkpoint_every", "epochs", "patience"}
@@ -505,6 +547,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                                          labels).toarray()  # [documents, labels] bool
     model, tokenizer = build_model(config, work, train_frame["text"].tolist(), train_targets,
                                    labels, resume, processes)
+    freeze_lower_layers(model.encoder, config.frozen_layers)  # a resumed model as well
     model.to(processes.device)
     model.config.precision = precisions.resolve(config.precision, processes.device).precision
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
@@ -529,6 +572,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
              "best_epoch": -1, "bad_epochs": 0, "log": [], "epoch_loss_sum": 0.0,
              "epoch_tokens": 0, "epoch_seconds": 0.0, "config": asdict(config),
              "data_fingerprint": fingerprint}
+    best_val_scores = None  # [documents, labels] of the best epoch scored in this process
     if resume:
         state = load_checkpoint(resolve_checkpoint(checkpoint_dir), model, optimizer, scheduler,
                                 processes)
@@ -603,9 +647,9 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                                    baseline_map)
         bar.close()
 
-        val_map, val_f1 = 0.0, 0.0
+        val_map, val_f1, val_scores = 0.0, 0.0, None
         if processes.main:
-            val_map, val_f1 = validate(model, config, val_tokens, val_targets)
+            val_map, val_f1, val_scores = validate(model, config, val_tokens, val_targets)
         val_map, val_f1 = broadcast_floats([val_map, val_f1], processes)
         row = {"epoch": epoch + 1, "loss": state["epoch_loss_sum"] / max(1, len(plan)),
                "val_map": val_map, "val_f1_micro": val_f1,
@@ -619,6 +663,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
         new_best = val_map > state["best_map"]
         if new_best:
             state.update(best_map=val_map, best_epoch=epoch + 1, bad_epochs=0)
+            best_val_scores = val_scores  # the best weights' scores: finish() tunes on them
         else:
             state["bad_epochs"] += 1
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_tokens=0,
@@ -629,7 +674,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
             break
 
     threshold = finish(model, config, work, checkpoint_dir, state, val_tokens, val_targets,
-                       baseline_map, stopped_early, processes)
+                       baseline_map, stopped_early, processes, best_val_scores)
     if processes.main:
         publish(work, out_dir)
     if processes.world_size > 1:
@@ -640,16 +685,19 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def finish(model, config, out_dir, checkpoint_dir, state, val_tokens, val_targets,
-           baseline_map, stopped_early, processes) -> float:
-    """Restore the best epoch, tune the threshold, write the model directory's files."""
+           baseline_map, stopped_early, processes, best_val_scores=None) -> float:
+    """Restore the best epoch, tune the threshold, write the model directory's files.
+
+    ``best_val_scores``: the validation scores of the best epoch when this process computed
+    them (the same weights, so the same numbers); None (a run resumed after its best epoch)
+    scores validation again.
+    """
     load_weights(model, resolve_checkpoint(checkpoint_dir) / "best.safetensors")
     threshold = 0.5
     if processes.main:
-        model.set_attention(config.eval_attn_implementation)
-        scores = score_token_arrays(model, val_tokens, config.eval_token_budget,
-                                    model.config.precision)
-        model.set_attention(config.attn_implementation)
-        threshold = metrics.tune_threshold(val_targets, scores.numpy())
+        if best_val_scores is None:
+            _, _, best_val_scores = validate(model, config, val_tokens, val_targets)
+        threshold = metrics.tune_threshold(val_targets, best_val_scores)
         model.config.threshold = threshold
         model.save_pretrained(out_dir, publish=False)  # config with threshold and weights' hash
         modeldir.write_training_record(out_dir, pd.DataFrame(
@@ -742,7 +790,8 @@ def read_result(out_dir: str | os.PathLike) -> TrainResult:
 FLAG_KEYS = {"encoder": "encoder", "level": "level", "train_size": "train_size",
              "epochs": "epochs", "lr": "learning_rate", "label_query_std": "label_query_std",
              "head_lr": "head_learning_rate", "head": "head",
-             "encoder_dropout": "encoder_dropout", "batch_size": "batch_size",
+             "encoder_dropout": "encoder_dropout", "encoder_layers": "encoder_layers",
+             "frozen_layers": "frozen_layers", "batch_size": "batch_size",
              "token_budget": "token_budget", "patience": "patience", "seed": "seed",
              "precision": "precision", "checkpoint_every": "checkpoint_every",
              "stop_after_steps": "stop_after_steps"}
@@ -781,6 +830,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--encoder-dropout", type=float,
                         help="dropout of the encoder's hidden states and attention (default: the "
                         "encoder's own; 0 turns it off, faster on a CPU)")
+    parser.add_argument("--encoder-layers", type=int,
+                        help="keep the encoder's first N transformer layers (default: all)")
+    parser.add_argument("--frozen-layers", type=int,
+                        help="do not train the embeddings and the first K layers (default 0)")
     parser.add_argument("--head-lr", type=float,
                         help="learning rate of the label-attention head (default: --lr)")
     parser.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")

@@ -59,11 +59,20 @@ def encoder_dropout_text(encoder_dropout: float | None) -> str:
     return "the encoder's own" if encoder_dropout is None else f"{encoder_dropout:g}"
 
 
+def encoder_layers_text(encoder_layers: int | None, frozen_layers: int) -> str:
+    """How a profile's ``encoder_layers`` and ``frozen_layers`` read in the set-up table."""
+    kept = "all" if encoder_layers is None else f"first {encoder_layers}"
+    if frozen_layers == 0:
+        return f"{kept}, all trained"
+    return f"{kept}; embeddings and first {frozen_layers} frozen"
+
+
 def settings_beside_study(encoder: str | Path, train_size: int | None, epochs: int,
                           batch_size: int, learning_rate: float, patience: int,
-                          encoder_dropout: float | None) -> pd.DataFrame:
+                          encoder_dropout: float | None, encoder_layers: int | None = None,
+                          frozen_layers: int = 0) -> pd.DataFrame:
     """``setting, this book, the study`` (all text): the profile's training set-up beside the
-    study's (its dropout is not stated; BERT's own is 0.1)."""
+    study's (its dropout is not stated; BERT's own is 0.1; it fine-tunes all 12 layers)."""
     rows = [
         ("encoder", encoder, "Danish BERT-base"),
         ("training patients", "all" if train_size is None else f"{train_size:,}",
@@ -73,5 +82,7 @@ def settings_beside_study(encoder: str | Path, train_size: int | None, epochs: i
         ("learning rate", learning_rate, study.TRAINING["learning_rate"]),
         ("patience", patience, study.TRAINING["patience"]),
         ("encoder dropout", encoder_dropout_text(encoder_dropout), "not stated"),
+        ("encoder layers", encoder_layers_text(encoder_layers, frozen_layers),
+         "all 12, all trained"),
     ]
     return pd.DataFrame(rows, columns=["setting", "this book", "the study"]).astype(str)
