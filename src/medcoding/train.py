@@ -437,21 +437,23 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
     return model, tokenizer
 
 
-def encoder_layer_stack(encoder: torch.nn.Module) -> torch.nn.ModuleList:
-    """The transformer layers of a BERT-style encoder (``encoder.encoder.layer``)."""
+def encoder_layer_stack(encoder: torch.nn.Module, setting: str,
+                        layers: int) -> torch.nn.ModuleList:
+    """The transformer layers of a BERT-style encoder (``encoder.encoder.layer``), refused with
+    one line naming ``setting`` when there is no such stack or it has fewer than ``layers``."""
     stack = getattr(getattr(encoder, "encoder", None), "layer", None)
     if not isinstance(stack, torch.nn.ModuleList):
         raise ValueError(f"{type(encoder).__name__}: encoder_layers and frozen_layers need a "
                          "BERT-style encoder (encoder.layer); leave them at None and 0")
+    if layers > len(stack):
+        raise ValueError(f"{setting}={layers}: the encoder has only {len(stack)} layers")
     return stack
 
 
 def keep_first_layers(encoder: torch.nn.Module, layers: int) -> None:
     """Drop every transformer layer of ``encoder`` after the first ``layers`` and record the new
     depth in its config, so the saved model is the smaller one."""
-    stack = encoder_layer_stack(encoder)
-    if layers > len(stack):
-        raise ValueError(f"encoder_layers={layers}: the encoder has only {len(stack)} layers")
+    stack = encoder_layer_stack(encoder, "encoder_layers", layers)
     encoder.encoder.layer = stack[:layers]
     encoder.config.num_hidden_layers = layers
 
@@ -464,9 +466,7 @@ def freeze_lower_layers(encoder: torch.nn.Module, layers: int) -> None:
     """
     if layers == 0:
         return
-    stack = encoder_layer_stack(encoder)
-    if layers > len(stack):
-        raise ValueError(f"frozen_layers={layers}: the encoder has only {len(stack)} layers")
+    stack = encoder_layer_stack(encoder, "frozen_layers", layers)
     embeddings = getattr(encoder, "embeddings", None) or encoder.get_input_embeddings()
     for module in (embeddings, *stack[:layers]):
         module.requires_grad_(False)
