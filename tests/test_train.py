@@ -291,3 +291,46 @@ def test_a_shortened_partly_frozen_encoder_trains_only_its_upper_layers(tmp_path
     assert sum(not torch.equal(start[name], end[name]) for name in trained) > len(trained) // 2
     with pytest.raises(ValueError, match="frozen_layers=3: the encoder has only 2 layers"):
         train(prepared, tmp_path / "deep", TrainConfig(**QUICK, epochs=1, frozen_layers=3))
+
+
+def test_document_markers_put_cls_and_sep_around_each_document_once(tmp_path):
+    """document_markers=True (the study authors' convention) records [cls id, sep id] in
+    config.json; scoring, training batches and explanations then read a document as [CLS] +
+    tokens + [SEP]: the same scores as unmarked scoring of hand-marked documents, other scores
+    than the same weights reading the bare tokens, and attributions over the text tokens only."""
+    from medcoding.encoding import MarkedDocuments, encode_texts, write_token_store
+    from medcoding.explain.attribution import attingrad
+    from medcoding.model import PLMCA, score_token_arrays
+    from medcoding.train import config_from_args, parse_args
+
+    prepared = write_prepared(tmp_path / "prepared", n_train=40, median_words=150)
+    train(prepared, tmp_path / "marked", TrainConfig(**QUICK, epochs=1, document_markers=True))
+    model = PLMCA.from_pretrained(tmp_path / "marked")
+    tokenizer = model.tokenizer
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    assert model.config.document_markers == [cls_id, sep_id]
+
+    texts = pd.read_parquet(prepared / "val.parquet")["text"].tolist()[:6]
+    documents = encode_texts(tokenizer, texts)
+    assert max(len(doc) for doc in documents) > 128  # some documents span two windows
+    store = MarkedDocuments(write_token_store(tmp_path / "store", tokenizer, texts),
+                            (cls_id, sep_id))
+    assert (store.lengths() == [len(doc) + 2 for doc in documents]).all()
+    assert all(store[i][0] == cls_id and store[i][-1] == sep_id and
+               np.array_equal(store[i][1:-1], documents[i]) for i in range(len(documents)))
+
+    marked = score_token_arrays(model, documents, precision="fp32")
+    model.config.document_markers = None
+    by_hand = score_token_arrays(model, [store[i] for i in range(len(store))], precision="fp32")
+    bare = score_token_arrays(model, documents, precision="fp32")
+    torch.testing.assert_close(marked, by_hand, atol=1e-6, rtol=0)
+    assert float((marked - bare).abs().max()) > 1e-4
+
+    model.config.document_markers = [cls_id, sep_id]
+    explanation = attingrad(model, tokenizer, texts[0], [0, 1])
+    assert explanation.token_spans.shape == (len(documents[0]), 2)
+    np.testing.assert_allclose(explanation.token_scores.sum(axis=1), 1.0, atol=1e-9)
+
+    flags = config_from_args(parse_args(["--data", "d", "--out", "o", "--document-markers"]))
+    assert flags.document_markers and not config_from_args(
+        parse_args(["--data", "d", "--out", "o"])).document_markers

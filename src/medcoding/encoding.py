@@ -12,6 +12,9 @@ Nothing is ever fetched from a hub: loading runs with ``HF_HUB_OFFLINE=1`` and l
 
 Documents are tokenized without special tokens, truncated at ``max_tokens`` (10,000 as the study)
 and cut into non-overlapping windows of ``chunk_size`` (128) tokens; the last window is padded.
+A model trained with ``document_markers`` (the study authors' convention) reads each document as
+``[CLS]`` + its tokens + ``[SEP]``, once per document rather than per window
+(:func:`read_with_markers`; the stored token ids stay unmarked, so one store serves both).
 
 Batching (``BucketBatchSampler``): an epoch is a seeded permutation of the documents cut into
 optimizer steps of ``batch_size`` (128) documents, exactly as unbucketed random batching. Inside
@@ -302,6 +305,48 @@ class TokenStore:
     def subset(self, rows: Sequence[int]) -> TokenStore:
         rows = np.asarray(rows, dtype=np.int64)
         return TokenStore(self.ids, self.offsets, rows if self.rows is None else self.rows[rows])
+
+
+@dataclass(frozen=True)
+class MarkedDocuments:
+    """``documents`` with ``markers[0]`` ([CLS]) before and ``markers[1]`` ([SEP]) after each one.
+
+    A view: a document is marked when it is indexed, so a memory-mapped :class:`TokenStore`
+    stays on disk. ``lengths()`` are the marked lengths (2 more than the documents').
+    """
+
+    documents: Sequence  # a TokenStore or a list of token arrays
+    markers: tuple[int, int]  # (cls id, sep id)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        cls_id, sep_id = self.markers
+        tokens = np.asarray(self.documents[index], dtype=np.int64)
+        return np.concatenate(([cls_id], tokens, [sep_id]))  # [tokens + 2]
+
+    def lengths(self) -> np.ndarray:
+        """Token count of each marked document."""
+        lengths = getattr(self.documents, "lengths", None)
+        base = lengths() if callable(lengths) else np.array([len(doc) for doc in self.documents])
+        return np.asarray(base, dtype=np.int64) + 2
+
+
+def read_with_markers(documents: Sequence, markers: Sequence[int] | None) -> Sequence:
+    """``documents`` as a model reads them: marked (:class:`MarkedDocuments`) when ``markers``
+    (``[cls id, sep id]``, a PLM-CA config's ``document_markers``) is set, else unchanged."""
+    return MarkedDocuments(documents, (int(markers[0]), int(markers[1]))) if markers else documents
+
+
+def document_markers(tokenizer) -> list[int]:
+    """``[cls id, sep id]`` of ``tokenizer``; refuses a tokenizer that has not both."""
+    ids = [tokenizer.cls_token_id, tokenizer.sep_token_id]
+    if None in ids:
+        raise ValueError(f"document_markers needs a tokenizer with [CLS] and [SEP] tokens; "
+                         f"{type(tokenizer).__name__} has cls {ids[0]}, sep {ids[1]}: train "
+                         "without document_markers")
+    return [int(token_id) for token_id in ids]
 
 
 def write_token_store(directory: str | os.PathLike, tokenizer, texts, max_tokens: int = 10_000,

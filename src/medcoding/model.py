@@ -9,8 +9,11 @@ Shapes (B documents, C windows, T = chunk_size = 128 tokens, N = C * T, h hidden
        input_ids, attention_mask  [B, C, T] -> real windows [R, T] -> encoder -> [R, T, h]
        -> H [B, N, h]
 
-   The windows hold the document's tokens only: no ``[CLS]`` or ``[SEP]`` is added, neither
-   per window nor per document (the study authors' code adds one pair per document).
+   By default the windows hold the document's tokens only: no ``[CLS]`` or ``[SEP]`` is added,
+   neither per window nor per document. ``config.document_markers`` (``[cls id, sep id]``, set
+   by ``TrainConfig(document_markers=True)``) reads each document as ``[CLS]`` + tokens +
+   ``[SEP]``, once per document, as the study authors' code does
+   (:func:`medcoding.encoding.read_with_markers`).
 
 2. Label-wise cross-attention with learned label queries ``E`` [L, h]::
 
@@ -60,8 +63,9 @@ class PLMCAConfig(PreTrainedConfig):
     ``id2label`` the label list (``labels`` gives it in output order); ``level`` the code level
     the labels are at (``"3"`` categories or ``"full"`` codes); ``chunk_size`` the window width;
     ``label_query_std`` the initial scale of the label queries; ``head`` the output layer
-    (``"per_label"`` or ``"shared"``, see the module docstring); ``threshold`` the global
-    decision threshold (tuned on validation by ``medcoding train``); ``precision`` the one it
+    (``"per_label"`` or ``"shared"``, see the module docstring); ``document_markers`` the
+    ``[cls id, sep id]`` put around each document (None: none, the default); ``threshold`` the
+    global decision threshold (tuned on validation by ``medcoding train``); ``precision`` the one it
     was trained in (``bf16`` | ``fp32``, :mod:`medcoding.precision`); ``weights_sha256`` the
     SHA-256 of ``model.safetensors``, written by ``save_pretrained`` and checked on load.
     The encoder attention kernel is Hugging Face's own setting (``attn_implementation=`` in
@@ -75,6 +79,7 @@ class PLMCAConfig(PreTrainedConfig):
     chunk_size: int = 128
     label_query_std: float = 0.02
     head: str = "per_label"
+    document_markers: list[int] | None = None
     threshold: float = 0.5
     precision: str | None = None
     weights_sha256: str | None = None
@@ -319,16 +324,18 @@ def score_token_arrays(
     """Sigmoid scores ``[documents, labels]`` (float32, input order) for tokenized documents.
 
     Documents are sorted by length and scored in micro-batches of at most ``token_budget``
-    padded tokens, under ``torch.inference_mode`` and, where ``precision`` resolves to ``bf16``
+    padded tokens (each with the model's ``document_markers``, if any), under
+    ``torch.inference_mode`` and, where ``precision`` resolves to ``bf16``
     (``medcoding.precision``: ``auto`` does where the device has native bfloat16), bfloat16
     autocast.
     """
     from tqdm.auto import tqdm
 
     from medcoding import precision as precisions
-    from medcoding.encoding import collate, token_budget_batches
+    from medcoding.encoding import collate, read_with_markers, token_budget_batches
 
     chunk_size = model.config.chunk_size
+    documents = read_with_markers(documents, model.config.document_markers)
     lengths = [len(doc) for doc in documents]
     batches = token_budget_batches(range(len(documents)), lengths, token_budget, chunk_size)
     device = next(model.parameters()).device

@@ -22,11 +22,9 @@ from medcoding.runs import save_predictions
 
 
 def code_title(code: str) -> str:
-    """The ICD-10 title of ``code`` from ``medcoding.icd10`` where available, else ``""``."""
-    try:
-        from medcoding.icd10 import title
-    except ImportError:
-        return ""
+    """The ICD-10 title of ``code`` from ``medcoding.icd10``; ``""`` for a code it lacks."""
+    from medcoding.icd10 import title
+
     try:
         return str(title(code) or "")
     except (KeyError, ValueError, LookupError):

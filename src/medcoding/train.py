@@ -79,7 +79,9 @@ from medcoding.config import Fraction, NonNegativeFloat, NonNegativeInt, Positiv
 from medcoding.encoding import (
     BucketBatchSampler,
     collate,
+    document_markers,
     load_encoder_and_tokenizer,
+    read_with_markers,
     split_token_store,
 )
 from medcoding.io import atomic_path, read_json, write_json
@@ -121,6 +123,8 @@ class TrainConfig:
     # own (MiniLM 0.1); 0 turns it off (on a CPU 1.59x the tokens/s at 400 default patients)
     encoder_layers: PositiveInt | None = None  # keep the encoder's first N layers; None: all
     frozen_layers: NonNegativeInt = 0  # K > 0: the embeddings and the first K layers stay fixed
+    document_markers: bool = False  # [CLS] + document + [SEP], once per document (the study
+    # authors' code); False: the document's tokens only
     weight_decay: NonNegativeFloat = 0.01  # not on biases and LayerNorm weights
     warmup_fraction: Fraction = 0.1  # share of all optimizer steps spent warming up linearly
     patience: PositiveInt = 2  # epochs without a better validation MAP before stopping
@@ -428,7 +432,9 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
                                label2id={label: index for index, label in enumerate(labels)},
                                level=config.level, chunk_size=config.chunk_size,
                                pad_token_id=tokenizer.pad_token_id,
-                               label_query_std=config.label_query_std, head=config.head)
+                               label_query_std=config.label_query_std, head=config.head,
+                               document_markers=(document_markers(tokenizer)
+                                                 if config.document_markers else None))
     torch.manual_seed(config.seed)
     model = PLMCA(model_config, encoder)
     model.label_attention.set_prior(torch.from_numpy(prior_logits(train_targets)))
@@ -553,8 +559,9 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     torch.manual_seed(config.seed + processes.rank)  # dropout differs between processes
 
     # token ids, tokenized once per split and tokenizer, memory-mapped (encoding.cache_dir())
-    train_tokens = split_token_store(prepared_dir, "train", tokenizer,
-                                     config.max_tokens).subset(train_rows)
+    train_tokens = read_with_markers(split_token_store(prepared_dir, "train", tokenizer,
+                                                       config.max_tokens).subset(train_rows),
+                                     model.config.document_markers)
     val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
     val_targets = metrics.label_matrix(val_frame[code_column].tolist(), labels)  # CSR
     baseline_map = frequency_baseline_map(train_targets, val_targets)
@@ -791,7 +798,8 @@ FLAG_KEYS = {"encoder": "encoder", "level": "level", "train_size": "train_size",
              "epochs": "epochs", "lr": "learning_rate", "label_query_std": "label_query_std",
              "head_lr": "head_learning_rate", "head": "head",
              "encoder_dropout": "encoder_dropout", "encoder_layers": "encoder_layers",
-             "frozen_layers": "frozen_layers", "batch_size": "batch_size",
+             "frozen_layers": "frozen_layers", "document_markers": "document_markers",
+             "batch_size": "batch_size",
              "token_budget": "token_budget", "patience": "patience", "seed": "seed",
              "precision": "precision", "checkpoint_every": "checkpoint_every",
              "stop_after_steps": "stop_after_steps"}
@@ -834,6 +842,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the encoder's first N transformer layers (default: all)")
     parser.add_argument("--frozen-layers", type=int,
                         help="do not train the embeddings and the first K layers (default 0)")
+    parser.add_argument("--document-markers", action="store_true",
+                        help="read each document as [CLS] + text + [SEP], once per document, as "
+                        "the study authors' code (default: the text's tokens only)")
     parser.add_argument("--head-lr", type=float,
                         help="learning rate of the label-attention head (default: --lr)")
     parser.add_argument("--batch-size", type=int, help=f"default {defaults.batch_size}")

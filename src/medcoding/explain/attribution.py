@@ -16,8 +16,10 @@ scores are the sums of their tokens' scores, so they sum to 1 as well. The explo
 code's word scores to a maximum of 1 for the highlight intensity.
 
 Tokens to words: the text is tokenized exactly as ``medcoding.encoding`` does for the model
-(no special tokens, truncated at ``max_tokens``, non-overlapping 128-token windows), with the
-tokenizer's character offsets. A *word* is a run of letters/digits (``\\w+``) or a single
+(no special tokens, truncated at ``max_tokens``, non-overlapping 128-token windows; ``[CLS]`` and
+``[SEP]`` around the document for a model with ``document_markers``), with the tokenizer's
+character offsets. The markers hold no text, so they get no score: each code's distribution is
+over the text's tokens. A *word* is a run of letters/digits (``\\w+``) or a single
 punctuation mark; every token belongs to the word holding its first character, so a word whose
 word pieces fall into two windows is one word with the summed score of all its pieces.
 
@@ -50,6 +52,7 @@ class Encoded:
     input_ids: torch.Tensor  # [1, chunks, chunk_size]
     attention_mask: torch.Tensor  # [1, chunks, chunk_size]
     spans: np.ndarray  # [tokens, 2] character start/end of each real token, in token order
+    first: int = 0  # position of the first text token (1 after a [CLS] marker)
 
 
 @dataclass(frozen=True)
@@ -73,17 +76,19 @@ class Explanation:
         raise KeyError(f"code {code!r} was not explained; explained codes: {list(self.codes)}")
 
 
-def encode(tokenizer, text: str, chunk_size: int = 128, max_tokens: int = 10_000) -> Encoded:
-    """Token ids in windows (as ``medcoding.encoding`` builds them) plus character spans."""
-    from medcoding.encoding import collate
+def encode(tokenizer, text: str, chunk_size: int = 128, max_tokens: int = 10_000,
+           markers: Sequence[int] | None = None) -> Encoded:
+    """Token ids in windows (as ``medcoding.encoding`` builds them, with the model's
+    ``document_markers`` if given) plus the text tokens' character spans."""
+    from medcoding.encoding import collate, read_with_markers
 
     encoding = tokenizer(str(text), add_special_tokens=False, return_offsets_mapping=True,
                          truncation=False)
     ids = np.asarray(encoding["input_ids"][:max_tokens], dtype=np.int64)
     spans = np.asarray(encoding["offset_mapping"][:max_tokens], dtype=np.int64).reshape(-1, 2)
-    input_ids, attention_mask = collate([ids], chunk_size=chunk_size,
+    input_ids, attention_mask = collate(read_with_markers([ids], markers), chunk_size=chunk_size,
                                         pad_id=tokenizer.pad_token_id)
-    return Encoded(input_ids, attention_mask, spans)
+    return Encoded(input_ids, attention_mask, spans, first=1 if markers else 0)
 
 
 def check_method(method: str) -> str:
@@ -107,8 +112,8 @@ def token_attributions(model, encoded: Encoded, label_indices: Sequence[int]):
     normalisation. One forward pass, one backward pass per code; the model is put in eval mode
     (no dropout) and runs on its own device.
     """
-    n_tokens = len(encoded.spans)
-    if n_tokens == 0:
+    text_tokens = slice(encoded.first, encoded.first + len(encoded.spans))  # markers left out
+    if len(encoded.spans) == 0:
         raise ValueError("the text has no tokens, so there is nothing to explain; give a course "
                          "with text")
     model.eval()
@@ -128,8 +133,8 @@ def token_attributions(model, encoded: Encoded, label_indices: Sequence[int]):
             (gradient,) = torch.autograd.grad(logits[0, label], embeddings,
                                               retain_graph=position < len(label_indices) - 1)
             product = (embeddings.detach() * gradient).flatten(1, 2)  # [1, chunks*T, h]
-            gradient_norms.append(product[0, :n_tokens].norm(dim=-1))  # [tokens]
-    weights = attention[0, label_indices, :n_tokens].detach().double().cpu().numpy()
+            gradient_norms.append(product[0, text_tokens].norm(dim=-1))  # [tokens]
+    weights = attention[0, label_indices, text_tokens].detach().double().cpu().numpy()
     gradients = (torch.stack(gradient_norms).double().cpu().numpy() if gradient_norms
                  else weights * 0)  # [codes, tokens]
     probabilities = torch.sigmoid(logits[0, label_indices].detach()).double().cpu().numpy()
@@ -167,7 +172,8 @@ def attingrad(model, tokenizer, text: str, codes: Sequence[str | int] | str | in
     if labels is None:
         labels = [str(index) for index in range(int(model.config.num_labels))]
     indices = resolve_labels(labels, codes)
-    encoded = encode(tokenizer, text, model.config.chunk_size, max_tokens)
+    encoded = encode(tokenizer, text, model.config.chunk_size, max_tokens,
+                     model.config.document_markers)
     probabilities, raw = token_attributions(model, encoded, indices)
     return Explanation(text=str(text), method=method,
                        codes=tuple(labels[index] for index in indices),
@@ -227,7 +233,7 @@ def word_attributions(explanation: Explanation, code: str | int | None = None) -
 def encode_for(coder, text: str) -> Encoded:
     """``text`` encoded as ``coder`` reads it (its tokenizer, window size and token limit)."""
     return encode(coder.tokenizer, text, coder.model.config.chunk_size,
-                  int(getattr(coder, "max_tokens", 10_000)))
+                  int(getattr(coder, "max_tokens", 10_000)), coder.model.config.document_markers)
 
 
 def coder_scores(coder, texts: list[str]) -> np.ndarray:
