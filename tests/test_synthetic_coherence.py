@@ -150,7 +150,7 @@ def test_emg_reports_study_the_nerve_of_the_diagnosis():
         rows = reports[reports["course_id"].isin(primaries.loc[primaries["code"] == code,
                                                                "course_id"])]
         named = rows["text"].str.findall(r"in the (\w+) nerve")
-        assert len(rows) > 3 and named.str.len().sum() > 0, code
+        assert len(rows) >= 3 and named.str.len().sum() > 0, code
         assert all(set(found) <= {nerve} for found in named), code
 
 
@@ -168,3 +168,26 @@ def test_every_condition_key_is_read_by_the_generator():
             "rule_out", "family", "past", "finding_section", "symptom"}
     keys = {k for spec in language.conditions().values() for k in spec}
     assert keys <= used, keys - used
+
+
+LAB_PANEL = re.compile(r"\b(INR|CRP|albumin|haemoglobin|sodium|potassium|creatinine|ALAT|eGFR|"
+                       r"leucocytes|thrombocytes|glucose) \d")
+
+
+def _neurophysiology_courses() -> set[int]:
+    notes = cohort().notes
+    return set(notes.loc[notes["note_type"] == "neurophysiology_report", "course_id"])
+
+
+def test_a_neurophysiology_course_reports_the_study_not_the_ward():
+    studied = _neurophysiology_courses()
+    assert len(studied) > 50
+    neutral = {d[0] for key in ("neutral_drugs", "neutral_drugs_outpatient")
+               for d in language.load("population")[key]}
+    prescribed = re.compile(r"\b(" + "|".join(sorted(neutral)) + r") \d")  # a drug and its dose
+    impression = re.compile(r"^(Conclusion|Summary|Impression): .*\b(known|Known|Has|has)\b",
+                            re.MULTILINE)
+    wrong = {c for c in studied if LAB_PANEL.search(texts()[c])
+             or prescribed.search(texts()[c]) or impression.search(texts()[c])
+             or re.search(r"Discharge medication|Prescriptions|Continue ", texts()[c])}
+    assert wrong == set()

@@ -201,7 +201,7 @@ class _Draft:
         self.operated = "operation_note" in notes
         self.intake = next((n for n in self.notes if n[0] in INTAKE), self.notes[0])
         self.summary = next((n for n in self.notes if n[0] == "discharge_summary"), self.notes[-1])
-        self.routing = language.load("language")["routing"]
+        self.routing = {**language.load("language")["routing"], **style.get("routing", {})}
 
     def add(self, kind: str, sentence: str, where: str = "any",
             r: random.Random | None = None) -> None:
@@ -214,8 +214,11 @@ class _Draft:
         else:
             order = self.notes[:]
             r.shuffle(order)
+        wanted = self.routing[kind]
+        if not wanted:
+            return  # the style writes nothing of this kind (no medication in an EEG report)
         for note in order:
-            for section in self.routing[kind]:
+            for section in wanted:
                 if section in note[1]:
                     note[1][section].append(sentence)
                     return
@@ -555,21 +558,24 @@ class Writer:
             draft.add("vitals", line + ".", where="intake")
         neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else
                            "neutral_drugs" if course.inpatient else "neutral_drugs_outpatient"]
+        study_only = style.get("study", False)  # a neurophysiology study: no ward drugs or labs
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
-            meds.setdefault(drug, (atc, dose))
+            if not study_only:
+                meds.setdefault(drug, (atc, dose))
         self._contraindications(meds, codes, r)
         if not course.inpatient:  # no infusions in a clinic or an emergency visit
             for drug in [d for d, (_, dose) in meds.items() if "i.v." in dose]:
                 del meds[drug]
         measured = {test for c in present if c in self.lab_tests for test in self.lab_tests[c]}
         for test, low, high, unit in r.sample(self.pop["routine_labs"], r.randint(3, 7)):
-            if test not in measured:  # a normal eGFR beside a CKD is no routine value
+            if test not in measured and not study_only:  # a normal eGFR beside a CKD is no
+                # routine value
                 labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
-        if meds and r.random() < 0.9:
+        if meds and r.random() < 0.9 and not study_only:
             items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
             draft.add("medication", language.pick(r, ("", "Continue ")) + ", ".join(items) + ".",
                       where="summary")
-        if labs and r.random() < 0.5:
+        if labs and r.random() < 0.5 and not study_only:
             shown = r.sample(list(labs.items()), min(len(labs), r.randint(2, 5)))
             draft.add("finding", ", ".join(f"{t} {v:g}" for t, (v, _) in shown) + ".",
                       where="any", r=r)
