@@ -3,6 +3,7 @@ synthetic cohort (tests/synthetic_fixture.py: 2,500 patients, seed 7)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pandas as pd
@@ -10,6 +11,7 @@ from synthetic_fixture import cohort, texts
 
 from medcoding import icd10
 from medcoding.cohort.synthetic import language
+from medcoding.cohort.synthetic.population import full_codes
 
 NAMED = ("primary", "listed", "narrative", "buried")
 WARD = re.compile(r"\b(admitted|admission|ward|discharge summary|discharge letter|epicrisis|"
@@ -191,3 +193,69 @@ def test_a_neurophysiology_course_reports_the_study_not_the_ward():
              or prescribed.search(texts()[c]) or impression.search(texts()[c])
              or re.search(r"Discharge medication|Prescriptions|Continue ", texts()[c])}
     assert wrong == set()
+
+
+DISEASE_WORD = re.compile(r"(itis|osis|oma|emia|pathy|ia)$")
+
+
+@functools.cache
+def _specific_forms(code: str) -> frozenset[str]:
+    """The names of a specific ``code`` itself: its own forms and its title."""
+    found = language.forms_of(code[:3])
+    names = {*found["code_forms"].get(code, ()), *language.derived_code_forms(code),
+             icd10.title(code)}
+    return frozenset(n.lower() for n in names if n)
+
+
+@functools.cache
+def _sibling_forms(code: str) -> frozenset[str]:
+    """Names that belong to a specific sibling of ``code`` only (none of its category's
+    curated general names)."""
+    category = code[:3]
+    spec = language.conditions().get(category, {})
+    general = {icd10.title(category).lower(), *(f.lower() for f in spec.get("forms", ())),
+               *(f.lower() for f in spec.get("abbrev", ()))}
+    siblings = set().union(*[_specific_forms(s) for s in full_codes(category)
+                             if s != code and language._specific(s)] or [set()])
+    return frozenset(f for f in siblings - _specific_forms(code) - general  # a disease's name,
+                     if len(f.split()) > 1 or DISEASE_WORD.search(f))  # not "abdomen"
+
+
+@functools.cache
+def _sibling_pattern(code: str) -> tuple[re.Pattern | None, tuple[str, ...]]:
+    """A pattern of the sibling-only names of ``code`` and the names of ``code`` (removed from
+    the text first: a sibling's name inside one of them is no sibling's name)."""
+    siblings = _sibling_forms(code)
+    if not siblings:
+        return None, ()
+    found = language.forms_of(code[:3])
+    own = _specific_forms(code) | {f.lower() for f in (*found["forms"], *found["abbrev"],
+                                                       icd10.title(code[:3]))
+                                   if f.lower() not in siblings}
+    pattern = re.compile(r"(?<![a-z])(" + "|".join(re.escape(f) for f in sorted(siblings))
+                         + r")(?![a-z])")
+    return pattern, tuple(sorted(own, key=len, reverse=True))
+
+
+def test_a_true_code_is_never_named_by_a_sibling_code():
+    truth = cohort().truth
+    lowered = {}
+    checked, wrong = 0, []
+    for course, code in zip(truth["course_id"], truth["code"], strict=True):
+        if "." not in code:
+            continue
+        checked += 1
+        pattern, own = _sibling_pattern(code)
+        if pattern is None:
+            continue
+        if course not in lowered:
+            lowered[course] = texts()[course].lower()
+        low = lowered[course]
+        if not pattern.search(low):
+            continue
+        for name in own:
+            low = low.replace(name, " ")
+        found = pattern.search(low)
+        if found:
+            wrong.append((course, code, found.group()))
+    assert checked > 5000 and len(wrong) < 0.0005 * checked, wrong[:10]  # a sibling as distractor

@@ -275,7 +275,34 @@ def _specific(code: str) -> bool:
     if "." not in code or code.endswith(".9"):
         return False
     title = icd10.title(code).lower()
-    return not title.startswith(("other", "unspecified")) and "other and unspecified" not in title
+    return not title.startswith(("other", "unspecified")) and not title.endswith(
+        ", unspecified") and "other and unspecified" not in title
+
+
+@functools.cache
+def _names_of_code(code: str) -> frozenset[str]:
+    """Every name that points at the specific ``code`` (lower-case): its curated and derived
+    forms, its WHO title and its ICD-10-CM terms."""
+    found = forms_of(code[:3])["code_forms"].get(code, ())
+    terms = [cm.get_description(code), *cm.get_inclusion_term(code)] if cm.is_valid_item(
+        code) else []
+    names = {*found, *derived_code_forms(code), icd10.title(code), *_usable_forms(terms, [])}
+    return frozenset(n.lower() for n in names if n)
+
+
+@functools.cache
+def general_forms(code: str) -> tuple[str, ...]:
+    """The category's forms that may name ``code``: none that names a specific sibling
+    (L40.4 guttate psoriasis is never "impetigo herpetiformis", L40.1's term); the cleaned
+    category title when no form is left."""
+    category = code[:3]
+    taken: set[str] = set()
+    for sibling in who.get_children(category):  # the unspecified .9 names the category
+        if sibling != code and icd10.is_valid(sibling) and not sibling.endswith(".9"):
+            taken |= _names_of_code(sibling)
+    taken -= _names_of_code(code) if "." in code else set()
+    kept = tuple(f for f in forms_of(category)["forms"] if f.lower() not in taken)
+    return kept or (_lower_first(_clean(icd10.title(category))) or icd10.title(category),)
 
 
 @functools.cache
@@ -318,7 +345,7 @@ def name(code: str, r: random.Random, config) -> str:
         return pick(r, forms["abbrev"])
     if forms["typos"] and r.random() < config.form_typo_rate:
         return pick(r, forms["typos"])
-    return pick(r, forms["forms"])
+    return pick(r, general_forms(code))
 
 
 SELF_HARM_NAMES = ("suicide attempt", "attempted suicide", "deliberate self-harm", "self-harm",
