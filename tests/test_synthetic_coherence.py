@@ -259,3 +259,20 @@ def test_a_true_code_is_never_named_by_a_sibling_code():
         if found:
             wrong.append((course, code, found.group()))
     assert checked > 5000 and len(wrong) < 0.0005 * checked, wrong[:10]  # a sibling as distractor
+
+
+def test_antidotes_are_treatment_and_weight_loss_drugs_need_obesity():
+    antidotes = [a[0] for a in language.load("population")["antidotes"].values()]
+    listed = re.compile(r"(^(Discharge medication|Medication at discharge|Medicines at discharge|"
+                        r"Prescriptions|Medication|Current medication|Plan|Follow-up): |"
+                        r"Continue )[^\n]*\b(" + "|".join(map(re.escape, antidotes)) + r") \d",
+                        re.MULTILINE)
+    meds = cohort().medications
+    given = set(meds.loc[meds["drug"].isin(antidotes), "course_id"])
+    assert len(given) > 10
+    assert [c for c in given if listed.search(texts()[c])] == []
+    written = sum(any(a in texts()[c] for a in antidotes) for c in given)  # as treatment
+    assert written > 0.9 * len(given)  # the rest: a misspelled sentence
+    starved = _courses({"E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R64"})
+    glp1 = set(meds.loc[meds["drug"].isin(["liraglutide", "semaglutide"]), "course_id"])
+    assert len(starved) > 5 and glp1 & starved == set()

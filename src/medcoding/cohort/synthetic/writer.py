@@ -338,6 +338,7 @@ class Writer:
                                         for says, home in options]
                            for band_name, options in self.lang["households"].items()}
         self.contraindicated = self.pop["contraindicated"]
+        self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
         self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
                           | {test for ranges in spec.get("code_labs", {}).values()
                              for test, *_ in ranges}
@@ -571,8 +572,12 @@ class Writer:
             if test not in measured and not study_only:  # a normal eGFR beside a CKD is no
                 # routine value
                 labs.setdefault(test, (round(r.uniform(low, high), 1), unit))
-        if meds and r.random() < 0.9 and not study_only:
-            items = [f"{d} {dose}" for d, (_, dose) in meds.items()]
+        for drug, (_, dose) in meds.items():
+            if drug in self.antidotes:  # given during the course: its treatment
+                draft.add("treatment", self._say("antidote", r, values, drug=drug, dose=dose),
+                          r=r)
+        items = [f"{d} {dose}" for d, (_, dose) in meds.items() if d not in self.antidotes]
+        if items and r.random() < 0.9 and not study_only:
             draft.add("medication", language.pick(r, ("", "Continue ")) + ", ".join(items) + ".",
                       where="summary")
         if labs and r.random() < 0.5 and not study_only:
