@@ -276,3 +276,12 @@ def test_antidotes_are_treatment_and_weight_loss_drugs_need_obesity():
     starved = _courses({"E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R64"})
     glp1 = set(meds.loc[meds["drug"].isin(["liraglutide", "semaglutide"]), "course_id"])
     assert len(starved) > 5 and glp1 & starved == set()
+
+
+def test_delirium_superimposed_on_dementia_needs_a_dementia():
+    truth = cohort().truth
+    demented = _courses({"F00", "F01", "F02", "F03", "G30"})
+    on_dementia = set(truth.loc[truth["code"] == "F05.1", "course_id"])
+    without = set(truth.loc[truth["code"] == "F05.0", "course_id"])
+    assert len(on_dementia) > 5 and on_dementia <= demented
+    assert len(without) > 5 and not without & demented

@@ -442,7 +442,25 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
             taken.add(group(category))
             course.chronic.append(patient.codes[category])
     course.acute += [cat.code_of(c, r) for c in _secondaries(cat, r, s, age_f, male, taken)]
+    _agree_with_dementia(course)
     return course
+
+
+DEMENTIA = ("F00", "F01", "F02", "F03", "G30")
+
+
+def _agree_with_dementia(course: Course) -> None:
+    """A delirium superimposed on dementia (F05.1) only in a course with a true dementia
+    (F00-F03, G30); one without dementia (F05.0) never beside one."""
+    codes = [course.primary] + course.chronic + course.acute
+    if not any(c.startswith("F05.") for c in codes):
+        return
+    fitting = "F05.1" if any(c[:3] in DEMENTIA for c in codes) else "F05.0"
+    wrong = {"F05.1": "F05.0", "F05.0": "F05.1"}[fitting]
+    if course.primary == wrong:
+        course.primary = fitting
+    course.chronic = [fitting if c == wrong else c for c in course.chronic]
+    course.acute = [fitting if c == wrong else c for c in course.acute]
 
 
 def drawable_categories(config: SyntheticConfig | None = None) -> list[str]:
