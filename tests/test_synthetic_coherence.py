@@ -285,3 +285,14 @@ def test_delirium_superimposed_on_dementia_needs_a_dementia():
     without = set(truth.loc[truth["code"] == "F05.0", "course_id"])
     assert len(on_dementia) > 5 and on_dementia <= demented
     assert len(without) > 5 and not without & demented
+
+
+FRAGMENT = re.compile(r"\b(of|with|for|in) (of|with|degree of)\b|\b(burn|corrosion) of degree\b|"
+                      r", (part|site|level)[,.]|\b(of|with) (confirmed|ruled out|excluded|was|"
+                      r"is|verified|established)\b|\bsclerosis, multiple\b")
+
+
+def test_no_garbled_title_fragment_names_a_condition():
+    garbled = {c: FRAGMENT.search(text).group() for c, text in texts().items()
+               if FRAGMENT.search(text)}
+    assert garbled == {}

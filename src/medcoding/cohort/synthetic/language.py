@@ -147,11 +147,41 @@ def conditions() -> dict[str, dict]:
     return {**data["conditions"], **data["events"]}
 
 
-_QUALIFIERS = re.compile(r",? ((and |or )?unspecified|NOS\b|not elsewhere classified|"
+_QUALIFIERS = re.compile(r",? (part|site|level|type|degree) unspecified|"
+                         r",? ((and |or )?unspecified|NOS\b|not elsewhere classified|"
                          r"without mention of [^,]*)( organisms?| sites?| types?| parts?| sides?)?"
                          r"|\s*\[[^\]]*\]|\s*\([^)]*\)", re.IGNORECASE)
 _LEADING = re.compile(r"^(other and unspecified|other|unspecified) ", re.IGNORECASE)
 _AWKWARD = re.compile(r"\b(other|specified|unspecified)\b", re.IGNORECASE)
+
+
+_WORD_QUALIFIER = re.compile(r"\b(unspecified|NOS|not elsewhere classified|without mention of)\b",
+                             re.IGNORECASE)
+_GARBLED = re.compile(r"\b(of|with|in|and|or|for|by|to|at)$|^(of|with|in|and|for) |"
+                      r"\b(of|with|in|and|for) (of|with|in|and|for)\b|, (part|site|level|type|"
+                      r"organism)\b|\b(part|site|level),|\b(any|all) |\bof \w+ \d",
+                      re.IGNORECASE)
+
+
+def _garbled(term: str, cleaned: str) -> bool:
+    """Whether cleaning cut ``term`` into a fragment: a qualifier taken out of the middle
+    ("burn of unspecified degree of trunk" -> "burn of degree of trunk"), or a dangling
+    word or an empty slot left ("Kaposi's sarcoma of", "peptic ulcer, site, with ...")."""
+    stripped = re.sub(r"(,? (part|site|level|type)| (and|or)) unspecified\b", "",
+                      _LEADING.sub("", term)).rstrip(" ,.")
+    for match in _WORD_QUALIFIER.finditer(stripped):
+        rest = stripped[match.end():]
+        if rest.strip(" ,") and not re.fullmatch(r"[ ,]*(organisms?|sites?|types?|parts?|sides?)?"
+                                                   r"\s*(\([^)]*\)|\[[^\]]*\])*\s*", rest):
+            return True
+    return bool(_GARBLED.search(cleaned))
+
+
+def _plain_title(title: str) -> str:
+    """A WHO title as a last-resort name: cleaned of its qualifiers unless that garbles it
+    ("Malignant neoplasm of uterus, part unspecified" stays whole)."""
+    cleaned = _clean(title)
+    return _lower_first(title if not cleaned or _garbled(title, cleaned) else cleaned)
 
 
 def _clean(term: str) -> str:
@@ -217,8 +247,11 @@ def _usable_forms(candidates: list[str], banned: list[str],
     shorter than 4 letters, awkward, "classified elsewhere", a history, a ``banned`` title
     verbatim or (``skip_encounters``) an "encounter for ..."."""
     forms: list[str] = []
-    for term in candidates:
-        term = _natural(_clean(term))
+    for raw in candidates:
+        term = _clean(raw)
+        if _garbled(raw, term):
+            continue
+        term = _natural(term)
         if term is None:
             continue
         term = _lower_first(term)
@@ -240,7 +273,7 @@ def derived_forms(category: str) -> tuple[str, ...]:
     candidates = _cm_terms(category) + [f for t in titles(category) for f in _reshaped(t)]
     forms = _usable_forms(candidates, banned, skip_encounters=True)
     if not forms:
-        forms = [_lower_first(_clean(titles(category)[0])) or titles(category)[0]]
+        forms = [_plain_title(titles(category)[0])]
     return tuple(forms[:8])
 
 
@@ -302,7 +335,7 @@ def general_forms(code: str) -> tuple[str, ...]:
             taken |= _names_of_code(sibling)
     taken -= _names_of_code(code) if "." in code else set()
     kept = tuple(f for f in forms_of(category)["forms"] if f.lower() not in taken)
-    return kept or (_lower_first(_clean(icd10.title(category))) or icd10.title(category),)
+    return kept or (_plain_title(icd10.title(category)),)
 
 
 @functools.cache
