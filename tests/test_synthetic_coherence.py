@@ -264,9 +264,9 @@ def test_a_true_code_is_never_named_by_a_sibling_code():
 def test_antidotes_are_treatment_and_weight_loss_drugs_need_obesity():
     antidotes = [a[0] for a in language.load("population")["antidotes"].values()]
     listed = re.compile(r"(^(Discharge medication|Medication at discharge|Medicines at discharge|"
-                        r"Prescriptions|Medication|Current medication|Plan|Follow-up): |"
-                        r"Continue )[^\n]*\b(" + "|".join(map(re.escape, antidotes)) + r") \d",
-                        re.MULTILINE)
+                        r"Prescriptions|Medication|Current medication): [^\n]*|"
+                        r"Continue (?:[^.\n]|\.\d)*)\b(" + "|".join(map(re.escape, antidotes))
+                        + r") \d", re.MULTILINE)  # in the list of drugs to go on with
     meds = cohort().medications
     given = set(meds.loc[meds["drug"].isin(antidotes), "course_id"])
     assert len(given) > 10
@@ -296,3 +296,61 @@ def test_no_garbled_title_fragment_names_a_condition():
     garbled = {c: FRAGMENT.search(text).group() for c, text in texts().items()
                if FRAGMENT.search(text)}
     assert garbled == {}
+
+
+def test_work_fits_the_age():
+    ages = cohort().courses.set_index("course_id")["age"]
+    works = re.compile(r"\bWorks as an? [a-zA-Z ]+?(?: for (\d+) years)?\.")
+    checked, wrong = 0, []
+    for course, text in texts().items():
+        age = ages[course]
+        for match in works.finditer(text):
+            checked += 1
+            years = int(match.group(1) or 0)
+            if not 16 <= age <= 70 or years > age - 15:
+                wrong.append((course, age, match.group()))
+        if re.search(r"\bRetired\b", text) and age < 55:
+            wrong.append((course, age, "retired"))
+    assert checked > 100 and wrong == []
+
+
+HISTORY_LINE = re.compile(r"^(Medical history|Previous history|Known diseases|Background|PMH|"
+                          r"History|Problem list|Problems|Active problems|Issues): (.*)$",
+                          re.MULTILINE)
+SOCIAL_FACT = re.compile(r"\b(Lives|Living) (alone|with|in)\b|\bWorks as\b|\bRetired\b|"
+                         r"\b(Never smoked|Non-smoker|Has never smoked|Former smoker|Ex-smoker|"
+                         r"Stopped smoking|No alcohol|Drives|Does not drive)\b|\bSmokes \d|"
+                         r"\bSmoking: \d|\bDrinks \d|\bAlcohol (\d|only)|\bHome (care|help) \d|"
+                         r"\bHas (no )?children\b")
+
+
+def test_social_facts_are_not_in_the_past_history():
+    social = [(course, m.group(2)) for course, text in texts().items()
+              for m in HISTORY_LINE.finditer(text) if SOCIAL_FACT.search(m.group(2))]
+    assert social == []
+    assert sum(bool(SOCIAL_FACT.search(text)) for text in texts()) > 0.2 * len(texts())
+
+
+NEVER_SMOKED = re.compile(r"\b(Never smoked|Non-smoker|Has never smoked)\b")
+SMOKED = re.compile(r"\b(Former smoker|Ex-smoker|Stopped smoking|Smokes \d|still smoking)\b")
+
+
+def test_smoking_and_alcohol_are_the_patients_own():
+    c = cohort()
+    smokers, drinkers, copd = _courses({"F17"}), _courses({"F10"}), _courses({"J44"})
+    patient = c.courses.set_index("course_id")["patient_id"]
+    never, ever, sober, dependent = set(), set(), set(), set()
+    wrong = []
+    for course, text in texts().items():
+        said_never, said_smoked = bool(NEVER_SMOKED.search(text)), bool(SMOKED.search(text))
+        no_alcohol = bool(re.search(r"\b[Nn]o alcohol\b", text))
+        if said_never and (said_smoked or course in smokers or course in copd):
+            wrong.append((course, "never smoked"))
+        if no_alcohol and (course in drinkers or re.search(r"alcohol \d\d units|Drinks", text)):
+            wrong.append((course, "no alcohol"))
+        (never if said_never else set()).add(patient[course])
+        (ever if said_smoked or course in smokers else set()).add(patient[course])
+        (sober if no_alcohol else set()).add(patient[course])
+        (dependent if course in drinkers else set()).add(patient[course])
+    assert len(never) > 200 and len(sober) > 100
+    assert wrong == [] and never & ever == set() and sober & dependent == set()

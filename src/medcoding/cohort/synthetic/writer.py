@@ -72,8 +72,11 @@ FILLER_VARIANTS = 40
 COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
                 "Stay", "household", "gcs", "spouse", "Spouse", "kin", "Kin",
-                "Household", "nerve", "muscle")  # slots whose value is the course's own
+                "Household", "nerve", "muscle", "occupation", "Occupation", "alcohol", "Alcohol",
+                "quit", "quitago")  # slots whose value is the course's own
 BANDS = ((18, "child"), (75, "adult"), (200, "old"))
+RETIREMENT_AGE = 67  # works from 18 to 66; retired from 67
+NOT_A_JOB = ("student", "unemployed person")
 # words for the people around the patient, by age band and sex (a man's partner is not "husband")
 _CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents")}
 _ADULT_KIN = ("mother", "brother", "sister", "friend", "son", "daughter")
@@ -338,6 +341,7 @@ class Writer:
                                         for says, home in options]
                            for band_name, options in self.lang["households"].items()}
         self.contraindicated = self.pop["contraindicated"]
+        self.jobs = [j for j in self.lang["values"]["job"] if j not in NOT_A_JOB]
         self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
         self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
                           | {test for ranges in spec.get("code_labs", {}).values()
@@ -462,6 +466,7 @@ class Writer:
                              extreme=any(c == "E66.2" for c in codes)))
         self.bmi = float(fixed["bmi"])  # the BMI this course writes (obesity names agree)
         fixed["gcs"] = _gcs(course, r)
+        fixed.update(self._habits(patient, course, present, year, r))
         fixed["nerve"], fixed["muscle"] = NERVES.get(course.primary, NERVES.get(
             course.primary[:3])) or language.pick(r, OTHER_NERVES)
         kin = KIN[age_band, patient.male]
@@ -540,12 +545,11 @@ class Writer:
                 chunk = language.join_names(names[i:i + 4])
                 where = "intake" if is_chronic and r.random() < 0.6 else "summary"
                 draft.add(key, self._say(key, r, values, names=chunk), where=where)
-        # ---- smoking status of a non-dependent adult (none written for a dependent one)
-        if course.age >= 15 and "F17" not in present and r.random() < 0.5:
-            former = course.age >= 25 and r.random() < 0.3
-            draft.add("social_finding", self._say(
-                "smoking.former" if former else "smoking.never", r, values), r=r)
-            if former:
+        # ---- smoking status of a non-dependent patient (the patient's own, see _habits)
+        smoking = fixed["smoking"]
+        if smoking in ("never", "former") and r.random() < 0.5:
+            draft.add("social_finding", self._say(f"smoking.{smoking}", r, values), r=r)
+            if smoking == "former":
                 distractors.append(("F17.2", "past_history"))
         # ---- distractors
         self._distractors(course, s, draft, r, values, present, distractors, meds,
@@ -598,6 +602,58 @@ class Writer:
         chars = sum(len(text) for _, text in notes)
         return Record(notes, [(d, atc) for d, (atc, _) in meds.items()],
                       [(t, v, u) for t, (v, u) in labs.items()], truth, distractors, chars)
+
+    def _habits(self, patient: Patient, course: Course, present: set[str], year: int,
+                r: random.Random) -> dict:
+        """Work, smoking and alcohol: the patient's own (drawn from the patient's id, the same
+        in every course), fitting the age and the course's F10, F17 and J44. Works from 18 to
+        66 (years in the job since the start age), retired from 67; a smoker with F17, never
+        "never smoked" after COPD or with tobacco dependence at any time, an ex-smoker only
+        after the patient's year of stopping; heavy drinking with F10, never "no alcohol"
+        for a patient who has or will have alcohol dependence."""
+        h = random.Random(patient.patient_id)
+        jobs = self.jobs
+        job, student, start = jobs[int(h.random() * len(jobs))], h.random() < 0.3, h.random()
+        smoke, quit_age, packyears, cigs = h.random(), 20 + int(h.random() * 25), h.random(), \
+            h.random()
+        drink, light, heavy = h.random(), h.random(), h.random()
+        age = course.age
+        ever = set(patient.onsets) | {code[:3] for other in patient.courses
+                                      for code in (other.primary, *other.chronic, *other.acute)}
+        article = "an" if job[0] in "aeiou" else "a"
+        start_age = (25 if student else 18) + int(start * 8)
+        if age >= RETIREMENT_AGE:
+            occupation = language.pick(r, ("retired", f"retired; formerly {article} {job}",
+                                           f"retired {job}"))
+        elif student and age < 25:
+            occupation = "student"
+        elif age - start_age >= 1:
+            occupation = f"works as {article} {job}" + language.pick(
+                r, ("", f" for {age - start_age} years"))
+        else:
+            occupation = f"works as {article} {job}"
+        if "F17" in present:
+            smoking = "current"
+        elif "F17" in ever or age < 15:
+            smoking = "silent"  # tobacco dependence before or after this course: not "never"
+        elif smoke < 0.3 or "J44" in ever:
+            smoking = "former" if age > quit_age else "silent"
+        else:
+            smoking = "never"
+        units = 30 + int(heavy * 40)
+        if "F10" in present:
+            alcohol = f"alcohol {units} units a week"
+        elif drink < 0.35 and "F10" not in ever:
+            alcohol = "no alcohol"
+        elif drink < 0.55:
+            alcohol = "alcohol only at weekends"
+        else:
+            alcohol = f"alcohol {1 + int(light * 9)} units a week"
+        quit = patient.birth_year() + quit_age
+        return {"occupation": occupation, "smoking": smoking, "alcohol": alcohol,
+                "units": str(units), "quit": str(min(quit, year)),
+                "quitago": str(max(1, year - quit)), "packyears": str(10 + int(packyears * 35)),
+                "cigs": str(10 + int(cigs * 20))}
 
     def _contraindications(self, meds: dict, codes: list[str], r: random.Random) -> None:
         """Drop the drugs that the patient's state forbids (``population.yaml:
