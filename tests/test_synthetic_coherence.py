@@ -3,6 +3,7 @@ synthetic cohort (tests/synthetic_fixture.py: 2,500 patients, seed 7)."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 
@@ -354,3 +355,14 @@ def test_smoking_and_alcohol_are_the_patients_own():
         (dependent if course in drinkers else set()).add(patient[course])
     assert len(never) > 200 and len(sober) > 100
     assert wrong == [] and never & ever == set() and sober & dependent == set()
+
+
+def test_a_triage_line_gives_the_triage_category():
+    line = re.compile(r"^(Triage|Triage category|Priority): (.*)$", re.MULTILINE)
+    colours = ["red", "orange", "yellow", "green", "blue"]
+    lines = [(c, m.group(2)) for c, text in texts().items() for m in line.finditer(text)]
+    assert len(lines) > 100
+    wrong = [(c, said) for c, said in lines  # the first word a category (or a misspelled one)
+             if not difflib.get_close_matches(said.split()[0].strip(".,").lower(), colours,
+                                              cutoff=0.6) and not re.match(r"[1-5]\b", said)]
+    assert wrong == []

@@ -62,6 +62,7 @@ STUDY_TITLES = {  # the neurophysiology report is named after the study it repor
     "emg": ("EMG report", "Nerve conduction study", "EMG and nerve conduction studies",
             "Neurophysiology report (EMG/NCS)"),
 }
+FALLBACK_SECTIONS = ("course", "assessment", "findings", "conclusion", "plan", "current")
 INTAKE = ("admission_note", "visit_note", "triage_note", "neurophysiology_report", "operation_note")
 PRONOUNS = {True: ("he", "his", "himself"), False: ("she", "her", "herself")}
 NAMED = ("primary", "suspected", "listed", "narrative", "buried")
@@ -222,6 +223,11 @@ class _Draft:
             return  # the style writes nothing of this kind (no medication in an EEG report)
         for note in order:
             for section in wanted:
+                if section in note[1]:
+                    note[1][section].append(sentence)
+                    return
+        for note in order:  # no section of its own: the running text, never a triage line
+            for section in FALLBACK_SECTIONS:
                 if section in note[1]:
                     note[1][section].append(sentence)
                     return
