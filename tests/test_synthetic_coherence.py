@@ -366,3 +366,13 @@ def test_a_triage_line_gives_the_triage_category():
              if not difflib.get_close_matches(said.split()[0].strip(".,").lower(), colours,
                                               cutoff=0.6) and not re.match(r"[1-5]\b", said)]
     assert wrong == []
+
+
+def test_outpatients_have_no_uncertain_primary_infarction_or_sepsis():
+    c = cohort()
+    outpatient = set(c.courses.loc[~c.courses["inpatient"], "course_id"])
+    differential = set(c.distractors.loc[c.distractors["kind"] == "differential", "course_id"])
+    inpatient = set(c.courses["course_id"]) - outpatient
+    assert len(differential & inpatient) > 50 and not differential & outpatient
+    assert len(_courses({"I21", "A41"}) & inpatient) > 20
+    assert not _courses({"I21", "I22", "A40", "A41"}) & outpatient

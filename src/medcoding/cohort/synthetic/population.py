@@ -432,7 +432,8 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
                 if not inpatient and symptom is not None:
                     course.suspected, course.primary = category, symptom
                     taken.add(group(category))
-                elif others:
+                elif others and inpatient:  # an outpatient's uncertain diagnosis is not coded:
+                    # without a symptom to code instead, the outpatient diagnosis is certain
                     course.uncertain = True
                     course.differentials = r.sample(others, min(len(others), r.randint(1, 2)))
                     taken.update(group(c) for c in course.differentials)
@@ -443,7 +444,12 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
             course.chronic.append(patient.codes[category])
     course.acute += [cat.code_of(c, r) for c in _secondaries(cat, r, s, age_f, male, taken)]
     _agree_with_dementia(course)
+    if any(code[:3] in INPATIENT_ONLY for code in [course.primary] + course.acute):
+        course.inpatient = True  # an infarction or a sepsis is treated on a ward
     return course
+
+
+INPATIENT_ONLY = ("I21", "I22", "A40", "A41")
 
 
 DEMENTIA = ("F00", "F01", "F02", "F03", "G30")
