@@ -289,8 +289,8 @@ def test_delirium_superimposed_on_dementia_needs_a_dementia():
 
 
 FRAGMENT = re.compile(r"\b(of|with|for|in) (of|with|degree of)\b|\b(burn|corrosion) of degree\b|"
-                      r", (part|site|level)[,.]|\b(of|with) (confirmed|ruled out|excluded|was|"
-                      r"is|verified|established)\b|\bsclerosis, multiple\b")
+                      r", (part|site|level)[,.]|\b(of|with) ((confirmed|ruled out|excluded|"
+                      r"verified|established)[.,;]|was|is)\b|\bsclerosis, multiple\b")
 
 
 def test_no_garbled_title_fragment_names_a_condition():
@@ -376,3 +376,35 @@ def test_outpatients_have_no_uncertain_primary_infarction_or_sepsis():
     assert len(differential & inpatient) > 50 and not differential & outpatient
     assert len(_courses({"I21", "A41"}) & inpatient) > 20
     assert not _courses({"I21", "I22", "A40", "A41"}) & outpatient
+
+
+def _needing(need: str) -> set[int]:
+    """Courses with a true code in the ranges of ``treatment_needs[need]`` (population.yaml)."""
+    ranges = language.load("population")["treatment_needs"][need].split(",")
+    return _courses({c for spec in ranges for c in icd10.range_categories(spec)})
+
+
+def test_routine_treatment_sentences_need_a_condition_that_calls_for_them():
+    c = cohort()
+    meds = c.medications
+    operated = {course for course, types in _note_types().items() if "operation_note" in types}
+    icu = set(c.courses.loc[c.courses["specialty"] == "anaesthesiology_and_intensive_care",
+                            "course_id"])
+    oxygen, infection, pain = _needing("oxygen"), _needing("infection"), _needing("pain")
+    cognition, frail = _needing("cognition"), _needing("frail") | icu
+    wrong = {"oxygen": [], "antibiotics": [], "memory clinic": [], "walking": [], "opioid": []}
+    for course, text in texts().items():
+        if re.search(r"\d L oxygen", text) and course not in oxygen:
+            wrong["oxygen"].append(course)
+        if re.search(r"\b(Antibiotics|IV antibiotics) (stopped|switched|continued)|"
+                     r"Infection markers", text) and course not in infection:
+            wrong["antibiotics"].append(course)
+        if "memory clinic" in text and course not in cognition:
+            wrong["memory clinic"].append(course)
+        if re.search(r"\b(Walked|Mobilised|Got up) with the (physiotherapist|nurse|walking frame)",
+                     text) and course in oxygen | frail:
+            wrong["walking"].append(course)
+    opioids = set(meds.loc[meds["drug"].isin(["morphine", "oxycodone"]), "course_id"])
+    wrong["opioid"] = sorted(opioids - pain - operated - _courses({"F11", "T40"}))
+    assert len(opioids) > 100 and len(_needing("oxygen")) > 100
+    assert {kind: len(courses) for kind, courses in wrong.items()} == dict.fromkeys(wrong, 0)

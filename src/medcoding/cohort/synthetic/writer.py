@@ -74,10 +74,20 @@ COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
                 "Stay", "household", "gcs", "spouse", "Spouse", "kin", "Kin",
                 "Household", "nerve", "muscle", "occupation", "Occupation", "alcohol", "Alcohol",
-                "quit", "quitago")  # slots whose value is the course's own
+                "quit", "quitago", "oxygen", "referral", "mobility", "Mobility")  # slots whose
+# value is the course's own
 BANDS = ((18, "child"), (75, "adult"), (200, "old"))
 RETIREMENT_AGE = 67  # works from 18 to 66; retired from 67
 NOT_A_JOB = ("student", "unemployed person")
+REFERRALS = {True: ("physiotherapy", "rehabilitation", "the municipality"),
+             False: ("physiotherapy", "the municipality", "surgery")}
+MOBILITY = {  # the ward's mobility sentence: walking, or the chair for a patient on oxygen
+    "walks": tuple(f"{verb} with the {who}{where}" for verb in ("Mobilised", "Walked", "Got up")
+                   for who in ("physiotherapist", "nurse", "walking frame")
+                   for where in ("", ", 50 metres", " to the bathroom", " in the corridor")),
+    "chair": ("Sat in the chair for a short while with help", "Mobilised to the chair with the "
+              "physiotherapist", "Bed rest; turned regularly", "Sat on the edge of the bed with "
+              "help")}
 # words for the people around the patient, by age band and sex (a man's partner is not "husband")
 _CHILD = {"spouse": ("parents",), "kin": ("mother", "father", "parents")}
 _ADULT_KIN = ("mother", "brother", "sister", "friend", "son", "daughter")
@@ -348,6 +358,9 @@ class Writer:
                            for band_name, options in self.lang["households"].items()}
         self.contraindicated = self.pop["contraindicated"]
         self.jobs = [j for j in self.lang["values"]["job"] if j not in NOT_A_JOB]
+        self.needs = {need: {c for spec in ranges.split(",") for c in icd10.range_categories(spec)}
+                      for need, ranges in self.pop["treatment_needs"].items()}
+        self.neutral_needs = self.pop["neutral_needs"]
         self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
         self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
                           | {test for ranges in spec.get("code_labs", {}).values()
@@ -375,11 +388,11 @@ class Writer:
         return ("fixed", variants)
 
     def _pools(self, s: Specialty, style: dict, inpatient: bool, age_band: str,
-               study: str, operated: bool) -> tuple:
+               study: str, operated: bool, infected: bool = False) -> tuple:
         """The routine-sentence pools of a course: ``((pool, templates), ...)``; outpatients
         get clinic sentences instead of ward ones (``outpatient.filler``), children family
         ones instead of social, and only an operated course a postoperative course."""
-        key = (s.name, inpatient, age_band, study, operated)
+        key = (s.name, inpatient, age_band, study, operated, infected)
         if key not in self.pools:
             names = []
             for name in s.filler or style["filler"]:
@@ -389,7 +402,8 @@ class Writer:
                     name = self.outpatient_filler[name]
                 elif name == "social" and age_band == "child":
                     name = "family"
-                if name is None or (name in self.operation_filler and not operated):
+                if name is None or (name in self.operation_filler and not operated) or (
+                        name == "infection" and not infected):
                     continue
                 if name not in names:
                     names.append(name)
@@ -450,7 +464,12 @@ class Writer:
         obese_shown = False
         age_band = band(course.age)
         study = "eeg" if course.primary[:3] in self.eeg else "emg"
-        pools = self._pools(s, style, course.inpatient, age_band, study, draft.operated)
+        needs = {need for need, categories in self.needs.items() if not present.isdisjoint(
+            categories)}
+        if s.name == "anaesthesiology_and_intensive_care":
+            needs.add("frail")
+        pools = self._pools(s, style, course.inpatient, age_band, study, draft.operated,
+                            "infection" in needs)
         can_bury = self._can_run_long(draft, pools)
         evidence = {}
         for code in course.chronic + course.acute:
@@ -478,7 +497,11 @@ class Writer:
         kin = KIN[age_band, patient.male]
         fixed["spouse"] = language.pick(r, kin["spouse"])
         fixed["kin"] = language.pick(r, kin["kin"])
-        choices = {"stay": ("stay", "admission") if course.inpatient else ("visit", "course")}
+        choices = {"stay": ("stay", "admission") if course.inpatient else ("visit", "course"),
+                   "referral": REFERRALS[course.inpatient] + (
+                       ("the memory clinic",) if "cognition" in needs else ()),
+                   "mobility": MOBILITY["chair" if needs & {"oxygen", "frail"} else "walks"]}
+        fixed["oxygen"] = f"{r.randint(1, 5)} L oxygen" if "oxygen" in needs else "room air"
         birth_year = patient.birth_year()
         values = _Values(r, fixed, birth_year, year, choices=choices,
                          outpatient=not course.inpatient)
@@ -571,7 +594,9 @@ class Writer:
                            "neutral_drugs" if course.inpatient else "neutral_drugs_outpatient"]
         study_only = style.get("study", False)  # a neurophysiology study: no ward drugs or labs
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
-            if not study_only:
+            need = self.neutral_needs.get(drug)  # opioids for pain, antibiotics for infection
+            if not study_only and (need is None or need in needs or (
+                    need == "pain" and draft.operated)):
                 meds.setdefault(drug, (atc, dose))
         self._contraindications(meds, codes, r)
         if not course.inpatient:  # no infusions in a clinic or an emergency visit
