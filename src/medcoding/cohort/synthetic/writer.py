@@ -358,7 +358,7 @@ class Writer:
                            for band_name, options in self.lang["households"].items()}
         self.contraindicated = self.pop["contraindicated"]
         self.jobs = [j for j in self.lang["values"]["job"] if j not in NOT_A_JOB]
-        self.needs = {need: {c for spec in ranges.split(",") for c in icd10.range_categories(spec)}
+        self.needs = {need: set(icd10.range_categories(ranges))
                       for need, ranges in self.pop["treatment_needs"].items()}
         self.neutral_needs = self.pop["neutral_needs"]
         self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
