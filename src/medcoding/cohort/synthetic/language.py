@@ -319,7 +319,8 @@ def _names_of_code(code: str) -> frozenset[str]:
     found = forms_of(code[:3])["code_forms"].get(code, ())
     terms = [cm.get_description(code), *cm.get_inclusion_term(code)] if cm.is_valid_item(
         code) else []
-    names = {*found, *derived_code_forms(code), icd10.title(code), *_usable_forms(terms, [])}
+    title = icd10.title(code)
+    names = {*found, title, *_usable_forms(terms + _reshaped(title or ""), [])}
     return frozenset(n.lower() for n in names if n)
 
 

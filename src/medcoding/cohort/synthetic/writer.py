@@ -361,6 +361,7 @@ class Writer:
         self.needs = {need: set(icd10.range_categories(ranges))
                       for need, ranges in self.pop["treatment_needs"].items()}
         self.neutral_needs = self.pop["neutral_needs"]
+        self._habit_draws: tuple = (None, [], set())  # (patient id, its draws, its categories)
         self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
         self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
                           | {test for ranges in spec.get("code_labs", {}).values()
@@ -642,15 +643,16 @@ class Writer:
         "never smoked" after COPD or with tobacco dependence at any time, an ex-smoker only
         after the patient's year of stopping; heavy drinking with F10, never "no alcohol"
         for a patient who has or will have alcohol dependence."""
-        h = random.Random(patient.patient_id)
-        jobs = self.jobs
-        job, student, start = jobs[int(h.random() * len(jobs))], h.random() < 0.3, h.random()
-        smoke, quit_age, packyears, cigs = h.random(), 20 + int(h.random() * 25), h.random(), \
-            h.random()
-        drink, light, heavy = h.random(), h.random(), h.random()
+        if self._habit_draws[0] != patient.patient_id:  # once per patient (courses in a row)
+            h = random.Random(patient.patient_id)
+            self._habit_draws = (patient.patient_id, [h.random() for _ in range(11)], set(
+                patient.onsets) | {code[:3] for other in patient.courses
+                                   for code in (other.primary, *other.chronic, *other.acute)})
+        _, draws, ever = self._habit_draws
+        job, student, start = self.jobs[int(draws[0] * len(self.jobs))], draws[1] < 0.3, draws[2]
+        smoke, quit_age, packyears, cigs = draws[3], 20 + int(draws[4] * 25), draws[5], draws[6]
+        drink, light, heavy = draws[7], draws[8], draws[9]
         age = course.age
-        ever = set(patient.onsets) | {code[:3] for other in patient.courses
-                                      for code in (other.primary, *other.chronic, *other.acute)}
         article = "an" if job[0] in "aeiou" else "a"
         start_age = (25 if student else 18) + int(start * 8)
         if age >= RETIREMENT_AGE:
