@@ -274,6 +274,13 @@ def test_antidotes_are_treatment_and_weight_loss_drugs_need_obesity():
     assert [c for c in given if listed.search(texts()[c])] == []
     written = sum(any(a in texts()[c] for a in antidotes) for c in given)  # as treatment
     assert written > 0.9 * len(given)  # the rest: a misspelled sentence
+    for poisoning, drugs in (("T39.1", {"paracetamol"}), ("T40", {"morphine", "oxycodone"}),
+                             ("T42", {"zopiclone", "oxazepam"})):  # no more of the same
+        poisoned = _courses({poisoning})
+        assert len(poisoned) > 5 and not set(meds.loc[meds["drug"].isin(drugs), "course_id"]) & \
+            poisoned, poisoning
+    assert not any(re.search(r"\b(Given|Treated with|Received|treatment:) [a-z %0-9]+ "
+                             r"(repeated once|then 50|according to)", texts()[c]) for c in given)
     starved = _courses({"E40", "E41", "E42", "E43", "E44", "E45", "E46", "R63.4", "R64"})
     glp1 = set(meds.loc[meds["drug"].isin(["liraglutide", "semaglutide"]), "course_id"])
     assert len(starved) > 5 and glp1 & starved == set()
