@@ -298,10 +298,18 @@ def training_subset(frame: pd.DataFrame, train_size: int | None) -> pd.DataFrame
 # ----------------------------------------------------------------------------- metrics
 
 
-def frequency_baseline_map(train_targets: np.ndarray, val_targets) -> float:
+def label_frequency(targets) -> np.ndarray:
+    """Share of the documents holding each label ``[labels]`` (float64) of a boolean
+    ``[documents, labels]`` matrix, dense or sparse: each label's document count (exact) over the
+    document count, as ``targets.mean(axis=0)`` of the dense array gives it."""
+    counts = np.asarray(targets.sum(axis=0), dtype=np.int64).ravel()  # [labels]
+    return counts / targets.shape[0]
+
+
+def frequency_baseline_map(train_targets, val_targets) -> float:
     """MAP (``medcoding.metrics``, ties included) of ranking every document's labels by their
-    training frequency."""
-    frequency = np.asarray(train_targets.mean(axis=0), dtype=np.float32)  # [labels]
+    training frequency (``train_targets``: dense or sparse)."""
+    frequency = np.asarray(label_frequency(train_targets), dtype=np.float32)  # [labels]
     scores = np.broadcast_to(frequency, (val_targets.shape[0], len(frequency)))
     return metrics.evaluate(val_targets, scores, ks=())["map"]
 
@@ -472,14 +480,15 @@ def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
     return groups
 
 
-def prior_logits(targets: np.ndarray) -> np.ndarray:
-    """Log-odds of each label's training frequency, clipped to [1e-4, 1 - 1e-4]; float32."""
-    prior = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
+def prior_logits(targets) -> np.ndarray:
+    """Log-odds of each label's training frequency, clipped to [1e-4, 1 - 1e-4]; float32
+    (``targets``: boolean ``[documents, labels]``, dense or sparse)."""
+    prior = np.clip(label_frequency(targets), 1e-4, 1 - 1e-4)
     return np.log(prior / (1 - prior)).astype(np.float32)
 
 
 def build_model(config: TrainConfig, out_dir: Path, train_texts: Iterable[str],
-                train_targets: np.ndarray, labels: Sequence[str], resume: bool,
+                train_targets: sp.csr_matrix | np.ndarray, labels: Sequence[str], resume: bool,
                 processes: Processes):
     """A new model and tokenizer (saved to ``out_dir``), or the ones a resumed run saved.
 
@@ -518,6 +527,15 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Iterable[str],
     if processes.main:
         model.save_pretrained(out_dir, tokenizer=tokenizer, publish=False)
     return model, tokenizer
+
+
+def batch_targets(targets: sp.csr_matrix, batch: Sequence[int],
+                  device: torch.device) -> torch.Tensor:
+    """The dense float32 target rows ``[batch, labels]`` of a micro-batch's documents (in the
+    batch's order) from the sparse ``[documents, labels]`` training targets: only a micro-batch's
+    rows are ever dense, so the targets' memory grows with the codes, not documents x labels."""
+    rows = targets[np.asarray(batch, dtype=np.int64)].toarray()  # [batch, labels] bool
+    return torch.from_numpy(rows.astype(np.float32)).to(device)
 
 
 def encoder_layer_stack(encoder: torch.nn.Module, setting: str,
@@ -625,8 +643,8 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     train_path, val_path = split_path(prepared_dir, "train"), split_path(prepared_dir, "val")
     train_rows = training_rows(pq.read_table(train_path, columns=["patient_rank"])
                                ["patient_rank"].to_numpy(), config.train_size)
-    train_targets = split_label_matrix(train_path, code_column, labels)[
-        train_rows].toarray()  # [documents, labels] bool
+    # [documents, labels] bool CSR: dense float rows are made per micro-batch (batch_targets)
+    train_targets = split_label_matrix(train_path, code_column, labels)[train_rows]
     model, tokenizer = build_model(config, work, split_texts(prepared_dir, "train", train_rows),
                                    train_targets, labels, resume, processes)
     freeze_lower_layers(model.encoder, config.frozen_layers)  # a resumed model as well
@@ -641,7 +659,6 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
     val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
     val_targets = split_label_matrix(val_path, code_column, labels)  # CSR
     baseline_map = frequency_baseline_map(train_targets, val_targets)
-    targets_tensor = torch.from_numpy(train_targets.astype(np.float32))
 
     sampler = BucketBatchSampler(train_tokens.lengths(), config.batch_size,
                                  config.token_budget, config.chunk_size, config.seed, True,
@@ -699,7 +716,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                             input_ids.to(processes.device),
                             attention_mask.to(processes.device))  # [batch, labels]
                     loss = weight * torch.nn.functional.binary_cross_entropy_with_logits(
-                        logits.float(), targets_tensor[batch].to(processes.device),
+                        logits.float(), batch_targets(train_targets, batch, processes.device),
                         reduction="sum")
                     (loss * scale).backward()
                 loss_sum += loss.detach() / (step_sizes[step_index] * n_labels)
