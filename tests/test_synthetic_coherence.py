@@ -168,7 +168,7 @@ def test_administrative_encounters_fit_the_course():
 def test_every_condition_key_is_read_by_the_generator():
     used = {"codes", "chronic", "cluster", "risk", "forms", "abbrev", "typos", "code_forms",
             "bmi_forms", "drugs", "implied", "finding", "labs", "code_labs", "negatable",
-            "rule_out", "family", "past", "finding_section", "symptom"}
+            "rule_out", "rule_out_in", "family", "past", "finding_section", "symptom"}
     keys = {k for spec in language.conditions().values() for k in spec}
     assert keys <= used, keys - used
 
@@ -415,3 +415,15 @@ def test_routine_treatment_sentences_need_a_condition_that_calls_for_them():
     wrong["opioid"] = sorted(opioids - pain - operated - _courses({"F11", "T40"}))
     assert len(opioids) > 100 and len(_needing("oxygen")) > 100
     assert {kind: len(courses) for kind, courses in wrong.items()} == dict.fromkeys(wrong, 0)
+
+
+def test_a_work_up_rules_out_what_the_specialty_would_suspect():
+    conditions = language.conditions()
+    distractors = cohort().distractors
+    ruled = distractors[distractors["kind"].isin(["ruled_out", "to_exclude"])]
+    specialty = cohort().courses.set_index("course_id")["specialty"]
+    assert len(ruled) > 300
+    pairs = zip(ruled["code"].str[:3], specialty.loc[ruled["course_id"]], strict=True)
+    wrong = [(code, name) for code, name in pairs
+             if name not in conditions[code].get("rule_out_in", ())]
+    assert wrong == []  # no toxicology patient is suspected of appendicitis

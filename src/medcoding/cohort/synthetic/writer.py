@@ -332,7 +332,9 @@ class Writer:
         negatable = [c for c, s in cat.conditions.items() if s.get("negatable")]
         self.negatable_known = [c for c in negatable if c in cat.chronic_set]
         self.negatable = [c for c in negatable if c not in cat.chronic_set]
-        self.rule_out = [c for c, s in cat.conditions.items() if s.get("rule_out")]
+        # the conditions a specialty's work-up rules out or plans to exclude, by specialty index
+        self.rule_out = [[c for c, spec in cat.conditions.items() if spec.get("rule_out")
+                          and s.name in spec.get("rule_out_in", ())] for s in cat.specialties]
         self.family = [c for c, s in cat.conditions.items() if s.get("family")]
         self.past = [c for c, s in cat.conditions.items() if s.get("past")]
         self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
@@ -829,9 +831,10 @@ class Writer:
                 draft.add(route, self._say(key, r, values, names=names,
                                            test=language.pick(r, tests) if tests else ""), r=r)
                 out += [(cat.code_of(c, r), "negated") for c in chosen]
+        rule_out = self.rule_out[course.specialty]
         for kind, rate, pool, route, key in (
-                ("ruled_out", cfg.ruled_out_rate, self.rule_out, "negation", "ruled_out"),
-                ("to_exclude", cfg.to_exclude_rate, self.rule_out, "plan", "to_exclude"),
+                ("ruled_out", cfg.ruled_out_rate, rule_out, "negation", "ruled_out"),
+                ("to_exclude", cfg.to_exclude_rate, rule_out, "plan", "to_exclude"),
                 ("family_history", cfg.family_history_rate, self.family, "family",
                  "family_history"),
                 ("past_history", cfg.past_history_rate, self.past, "history_mention",
