@@ -427,3 +427,40 @@ def test_a_work_up_rules_out_what_the_specialty_would_suspect():
     wrong = [(code, name) for code, name in pairs
              if name not in conditions[code].get("rule_out_in", ())]
     assert wrong == []  # no toxicology patient is suspected of appendicitis
+
+
+def _needing(need: str) -> set[int]:
+    """Courses with a true category that calls for ``need`` (population.yaml treatment_needs)."""
+    categories = {c for spec in language.load("population")["treatment_needs"][need].split(",")
+                  for c in icd10.range_categories(spec)}
+    return _courses(categories)
+
+
+def test_fever_needs_an_infection_and_a_low_saturation_a_condition_that_needs_oxygen():
+    infected, oxygen = _needing("infection"), _needing("oxygen")
+    temperature = re.compile(r"\b(?:T|temp|Temp|Temperature|temperature) (\d\d\.\d)")
+    saturation = re.compile(r"\b(?:SpO2|sat|saturation) (\d+)%")
+    fevers = low = 0
+    for course, text in texts().items():
+        fever = any(float(t) >= 38.0 for t in temperature.findall(text))
+        desaturated = any(int(s) < 94 for s in saturation.findall(text))
+        assert not fever or course in infected, (course, "fever without an infection")
+        assert not desaturated or course in oxygen, (course, "saturation < 94% without cause")
+        fevers += fever
+        low += desaturated
+    assert fevers > 50 and low > 50  # both still happen where they belong
+
+
+def test_a_young_child_has_no_school_an_older_one_no_nappies_and_children_doses():
+    courses = cohort().courses.set_index("course_id")
+    school = re.compile(r"\b(school|homework|grade|the teacher|screen time)\b", re.IGNORECASE)
+    nappies = re.compile(r"nappies|breastfed|bottle-fed", re.IGNORECASE)
+    young = courses.index[courses["age"] < 6]
+    older = courses.index[courses["age"] >= 3]
+    assert len(young) > 100
+    assert [c for c in young if school.search(texts()[c])] == []
+    assert [c for c in older if nappies.search(texts()[c])] == []
+    adult_doses = re.compile(r"pantoprazole 40 mg|paracetamol 1 g|ibuprofen 400 mg three|"
+                             r"zopiclone 7.5 mg")  # prescribed (an overdose counts tablets)
+    children = courses.index[courses["age"] < 12]
+    assert [c for c in children if adult_doses.search(texts()[c])] == []

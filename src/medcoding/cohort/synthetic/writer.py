@@ -118,6 +118,16 @@ def _titles(note_type: str, inpatient: bool, intake: str, study: str) -> tuple[s
     return OUTPATIENT_TITLES.get(note_type, NOTE_TITLES.get(note_type, (note_type,)))
 
 
+SCHOOL_POOLS = ("school_life", "family_school")  # school, homework, friends: from age 6
+CHILDHOOD_POOLS = {("family", "school"): "family_school", ("paediatric", "infant"): "infant"}
+
+
+def _childhood(age: int) -> str | None:
+    """``infant`` (under 3: nappies), ``toddler`` (3-5: no school yet), ``school`` (6-17) or
+    ``None`` for an adult."""
+    return None if age >= 18 else "infant" if age < 3 else "toddler" if age < 6 else "school"
+
+
 def band(age: int) -> str:
     """``child`` (under 18), ``adult`` (18-74) or ``old`` (75 and over)."""
     return next(name for limit, name in BANDS if age < limit)
@@ -266,7 +276,9 @@ def _gcs(course: Course, r: random.Random) -> str:
 
 
 def _vitals(patient: Patient, course: Course, present: set[str], r: random.Random,
-            obese: bool, extreme: bool = False) -> dict:
+            obese: bool, extreme: bool = False, needs: frozenset[str] = frozenset()) -> dict:
+    """The course's vital signs: fever only with an infection, a low saturation and a fast
+    breathing rate only with a condition that needs oxygen (``treatment_needs``)."""
     age = course.age
     hypertensive = "HT" in present
     sbp = r.randint(142, 178) if hypertensive else r.randint(104, 136)
@@ -287,8 +299,9 @@ def _vitals(patient: Patient, course: Course, present: set[str], r: random.Rando
         "sbp": str(sbp), "dbp": str(dbp), "bmi": f"{bmi:.1f}", "height": str(height),
         "weight": str(round(weight)),
         "pulse": str(r.randint(82, 134) if "I48" in present else r.randint(56, 96)),
-        "temp": f"{r.uniform(36.2, 38.9 if course.acute else 37.6):.1f}",
-        "sat": str(r.randint(88, 100)), "rr": str(r.randint(12, 24)),
+        "temp": f"{r.uniform(36.2, 38.9 if 'infection' in needs else 37.6):.1f}",
+        "sat": str(r.randint(88, 96) if "oxygen" in needs else r.randint(95, 100)),
+        "rr": str(r.randint(18, 28) if "oxygen" in needs else r.randint(12, 18)),
         "ef": str(r.randint(20, 38)),
     }
 
@@ -391,11 +404,13 @@ class Writer:
         return ("fixed", variants)
 
     def _pools(self, s: Specialty, style: dict, inpatient: bool, age_band: str,
-               study: str, operated: bool, infected: bool = False) -> tuple:
+               study: str, operated: bool, infected: bool = False,
+               childhood: str | None = None) -> tuple:
         """The routine-sentence pools of a course: ``((pool, templates), ...)``; outpatients
         get clinic sentences instead of ward ones (``outpatient.filler``), children family
-        ones instead of social, and only an operated course a postoperative course."""
-        key = (s.name, inpatient, age_band, study, operated, infected)
+        ones instead of social (``childhood``: a toddler's without school, an infant's with
+        nappies), and only an operated course a postoperative course."""
+        key = (s.name, inpatient, age_band, study, operated, infected, childhood)
         if key not in self.pools:
             names = []
             for name in s.filler or style["filler"]:
@@ -406,10 +421,13 @@ class Writer:
                 elif name == "social" and age_band == "child":
                     name = "family"
                 if name is None or (name in self.operation_filler and not operated) or (
-                        name == "infection" and not infected):
+                        name == "infection" and not infected) or (
+                        name in SCHOOL_POOLS and childhood in ("infant", "toddler")):
                     continue
-                if name not in names:
-                    names.append(name)
+                extra = CHILDHOOD_POOLS.get((name, childhood))
+                for pool in (name, extra) if extra else (name,):
+                    if pool not in names:
+                        names.append(pool)
             self.pools[key] = tuple((name, self.filler[name]) for name in names)
         return self.pools[key]
 
@@ -472,7 +490,7 @@ class Writer:
         if s.name == "anaesthesiology_and_intensive_care":
             needs.add("frail")
         pools = self._pools(s, style, course.inpatient, age_band, study, draft.operated,
-                            "infection" in needs)
+                            "infection" in needs, _childhood(course.age))
         can_bury = self._can_run_long(draft, pools)
         evidence = {}
         for code in course.chronic + course.acute:
@@ -491,7 +509,7 @@ class Writer:
                  "age": str(course.age)}
         fixed.update(_vitals(patient, course, present if obese_shown or "E66" not in present
                              else present - {"E66"}, r, obese_shown,
-                             extreme=any(c == "E66.2" for c in codes)))
+                             extreme=any(c == "E66.2" for c in codes), needs=frozenset(needs)))
         self.bmi = float(fixed["bmi"])  # the BMI this course writes (obesity names agree)
         fixed["gcs"] = _gcs(course, r)
         fixed.update(self._habits(patient, course, present, year, r))
@@ -593,7 +611,8 @@ class Writer:
                 line += ", " + language.render(language.pick(r, self._templates("bmi_line")), r,
                                                values)
             draft.add("vitals", line + ".", where="intake")
-        neutral = self.pop["neutral_drugs_psychiatry" if s.name in PSYCHIATRY else
+        neutral = self.pop["neutral_drugs_child" if course.age < 12 else
+                           "neutral_drugs_psychiatry" if s.name in PSYCHIATRY else
                            "neutral_drugs" if course.inpatient else "neutral_drugs_outpatient"]
         study_only = style.get("study", False)  # a neurophysiology study: no ward drugs or labs
         for drug, atc, dose in (_dose(r, d) for d in r.sample(neutral, r.randint(0, 3))):
