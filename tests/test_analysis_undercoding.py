@@ -332,3 +332,24 @@ def test_review_sheets_are_written_one_file_per_range(tmp_path):
         ["E66", 0.5, 0, "tables/review_E66.csv", False]]
     sheet = pd.read_csv(tmp_path / "tables" / "review_X60_X84.csv")
     assert sheet["course_id"].tolist() == ["c3", "c4"] and "text" not in sheet.columns
+
+
+def test_validation_by_model_flags_each_model_at_its_kind_of_boundary():
+    from types import SimpleNamespace
+
+    model = make_inputs()
+    dictionary = make_inputs()
+    dictionary.scores[:] = 0.0
+    dictionary.scores[[3, 4], 2] = 1.0  # the X60 phrase in c3 (truly X60) and c4 (negated)
+    prior = make_inputs()
+    prior.scores[:] = 0.25  # every course alike
+    models = {"PLM-CA": SimpleNamespace(inputs=model, threshold=0.5),
+              "dictionary": SimpleNamespace(inputs=dictionary, threshold=0.5),
+              "prior": SimpleNamespace(inputs=prior, threshold=0.2)}
+    table = undercoding.validation_by_model(models, ["X60-X84"], {"X60-X84": 0.05})
+    assert table["model"].tolist() == ["PLM-CA", "dictionary"]  # the prior flags all or none
+    assert table["boundary"].tolist() == [0.05, 0.5]
+    assert table["flagged_uncoded"].tolist() == [2, 2]  # PLM-CA: c3 (0.3) and c4 (0.07)
+    assert table["truly_present"].tolist() == [1, 1]
+    assert table["true_share"].tolist() == pytest.approx([0.5, 0.5])
+    assert table["true_recall"].tolist() == pytest.approx([0.75, 0.25])

@@ -489,6 +489,30 @@ def validation(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> p
     return pd.DataFrame(rows)
 
 
+def validation_by_model(models, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """:func:`validation` for PLM-CA and each baseline (``models``: name -> object with
+    ``inputs`` and ``threshold``, as :func:`medcoding.analysis.comparison.load_models` gives):
+    would a lookup or TF-IDF flag as many uncoded cases, and as many truly present ones?
+
+    A model whose scores are probabilities flags at the range's lowered boundary, as PLM-CA
+    does; a dictionary (scores 0 or 1) flags where a phrase matches (its own threshold). The
+    frequency prior scores every course alike, so it flags all or none and is left out.
+    """
+    frames = []
+    for name, scored in models.items():
+        scores = scored.inputs.scores  # [courses, labels]
+        if np.all(scores.min(axis=0) == scores.max(axis=0)):
+            continue  # the same score for every course: the prior
+        binary = bool(np.isin(scores, (0.0, 1.0)).all())
+        own = {spec: float(scored.threshold) for spec in specs} if binary else boundaries
+        table = validation(scored.inputs, specs, own).drop(columns=["study_validated"])
+        frames.append(table.assign(model=name))
+    columns = ["model", "range", "boundary", "flagged_uncoded", "truly_present", "true_share",
+               "low", "high", "true_recall"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
+        columns=columns)
+
+
 def mechanism_summary(mechanisms: pd.DataFrame) -> pd.DataFrame:
     """Per range: flagged uncoded cases, the commonest coder reason among the truly present and
     the commonest distractor kind among the absent, with their counts."""
