@@ -65,3 +65,35 @@ def test_secondary_table_and_bins():
     edge = pd.DataFrame({"secondary_share": [0.8, 1.0], "f1": [0.1, 0.3]})
     assert frequency.secondary_bins(edge)["codes"].tolist() == [0, 0, 0, 0, 2]
     assert frequency.secondary_table(table, min_train_count=10).empty
+
+
+def test_baselines_by_code_leave_the_prior_out_of_the_trends():
+    from medcoding.analysis.comparison import Scored
+
+    prior = make_inputs()
+    prior.scores[:] = prior.scores[0]  # every course alike
+    models = {"PLM-CA": Scored("PLM-CA", make_inputs(), 0.5),
+              "frequency prior": Scored("frequency prior", prior, 0.5)}
+    bins = frequency.bins_by_model(models)
+    mine = bins[bins["model"] == "PLM-CA"].drop(columns="model").reset_index(drop=True)
+    assert mine.equals(frequency.frequency_bins(frequency.code_table(make_inputs(), 0.5)))
+    assert set(bins["model"]) == {"PLM-CA", "frequency prior"}
+    trends = frequency.trends_by_model(models, min_train_count=0, n_resamples=20)
+    assert set(trends["model"]) == {"PLM-CA"}
+
+
+def test_model_trend_reading_explains_with_a_dictionary_only_where_intervals_allow():
+    rows = [("PLM-CA", "log10 training frequency", 0.63, 0.58, 0.69),
+            ("PLM-CA", "secondary share", -0.50, -0.75, -0.28),
+            ("surface-form dictionary", "log10 training frequency", -0.38, -0.50, -0.28),
+            ("surface-form dictionary", "secondary share", -0.51, -0.71, -0.31),
+            ("ICD-10 title dictionary", "log10 training frequency", -0.06, -0.15, 0.05),
+            ("ICD-10 title dictionary", "secondary share", -0.10, -0.30, 0.10)]
+    table = pd.DataFrame(rows, columns=["model", "factor", "correlation", "low", "high"])
+    table["codes"] = 70
+    said = frequency.model_trend_reading(table)
+    assert said.count("comes from the number of training examples") == 1  # surface forms only
+    assert said.count("comes with the courses and their coding") == 1
+    assert "The data cannot tell whether the ICD-10 title dictionary's per-code F1" in said
+    rising = table.assign(low=table["low"].abs(), high=table["high"].abs() + 0.1)
+    assert "comes with the codes themselves" in frequency.model_trend_reading(rising)

@@ -57,3 +57,47 @@ def test_no_department_reaches_minimum():
 def test_truth_reference_needs_synthetic_cohort():
     with pytest.raises(ValueError, match="true_l3"):
         specialty.department_f1(make_inputs(), reference="truth")
+
+
+def scored_models():
+    from medcoding.analysis.comparison import Scored
+
+    model = make_inputs()
+    copy = make_inputs()
+    copy.scores[:] = copy.scores[::-1]  # another model: same courses, other scores
+    return {"PLM-CA": Scored("PLM-CA", model, 0.5), "TF-IDF + LR": Scored("TF-IDF + LR", copy, 0.5)}
+
+
+def test_baselines_by_department_pair_the_departments():
+    departments = specialty.department_f1_by_model(scored_models(), min_courses=2)
+    assert departments["model"].drop_duplicates().tolist() == ["PLM-CA", "TF-IDF + LR"]
+    mine = departments[departments["model"] == "PLM-CA"].drop(columns="model")
+    assert mine.reset_index(drop=True).equals(
+        specialty.department_f1(make_inputs(), 0.5, 2))
+    medians = specialty.medians_by_model(departments)
+    assert medians["specialty"].tolist() == ["S2", "S2", "S1", "S1"]  # PLM-CA's order
+    agreement = specialty.baseline_agreement(departments, n_resamples=200, seed=1)
+    row = agreement.iloc[0]
+    other = departments[(departments["model"] == "TF-IDF + LR") & departments["included"]]
+    assert row["departments"] == 3
+    assert row["base_mean_f1"] == pytest.approx((1 + 2 / 3 + 0.5) / 3)
+    assert row["model_mean_f1"] == pytest.approx(other["f1_micro"].mean())
+    assert row["difference"] == pytest.approx(row["base_mean_f1"] - row["model_mean_f1"])
+    assert row["low"] <= row["difference"] <= row["high"]
+
+
+def test_baseline_reading_claims_shared_difficulty_only_when_the_interval_is_positive():
+    import pandas as pd
+
+    common = {"model": "TF-IDF + LR", "departments": 22, "base_mean_f1": 0.54,
+              "model_mean_f1": 0.52, "difference": 0.02, "low": 0.005, "high": 0.045}
+    shared = pd.DataFrame([{**common, "correlation": 0.69, "correlation_low": 0.27,
+                            "correlation_high": 0.91}])
+    unclear = pd.DataFrame([{**common, "correlation": 0.10, "correlation_low": -0.4,
+                             "correlation_high": 0.5}])
+    said = specialty.baseline_reading(shared)
+    assert "PLM-CA beat TF-IDF + LR by 0.020 mean department micro F1" in said
+    assert "part of the spread comes with the courses" in said
+    assert "correlation 0.69, 95% CI 0.27 to 0.91" in said
+    assert "the data cannot tell" in specialty.baseline_reading(unclear)
+    assert "spread comes with" not in specialty.baseline_reading(unclear)

@@ -335,7 +335,7 @@ def test_review_sheets_are_written_one_file_per_range(tmp_path):
 
 
 def test_validation_by_model_flags_each_model_at_its_kind_of_boundary():
-    from types import SimpleNamespace
+    from medcoding.analysis.comparison import Scored
 
     model = make_inputs()
     dictionary = make_inputs()
@@ -343,9 +343,9 @@ def test_validation_by_model_flags_each_model_at_its_kind_of_boundary():
     dictionary.scores[[3, 4], 2] = 1.0  # the X60 phrase in c3 (truly X60) and c4 (negated)
     prior = make_inputs()
     prior.scores[:] = 0.25  # every course alike
-    models = {"PLM-CA": SimpleNamespace(inputs=model, threshold=0.5),
-              "dictionary": SimpleNamespace(inputs=dictionary, threshold=0.5),
-              "prior": SimpleNamespace(inputs=prior, threshold=0.2)}
+    models = {"PLM-CA": Scored("PLM-CA", model, 0.5),
+              "dictionary": Scored("dictionary", dictionary, 0.5),
+              "prior": Scored("prior", prior, 0.2)}
     table = undercoding.validation_by_model(models, ["X60-X84"], {"X60-X84": 0.05})
     assert table["model"].tolist() == ["PLM-CA", "dictionary"]  # the prior flags all or none
     assert table["boundary"].tolist() == [0.05, 0.5]
@@ -353,3 +353,25 @@ def test_validation_by_model_flags_each_model_at_its_kind_of_boundary():
     assert table["truly_present"].tolist() == [1, 1]
     assert table["true_share"].tolist() == pytest.approx([0.5, 0.5])
     assert table["true_recall"].tolist() == pytest.approx([0.75, 0.25])
+
+
+def test_validation_differences_pair_the_models_by_hand():
+    from medcoding.analysis.comparison import Scored
+
+    dictionary = make_inputs()
+    dictionary.scores[:] = 0.0
+    dictionary.scores[4, 2] = 1.0  # only the negated mention in c4
+    models = {"PLM-CA": Scored("PLM-CA", make_inputs(), 0.5),
+              "surface-form dictionary": Scored("surface-form dictionary", dictionary, 0.5)}
+    table = undercoding.validation_differences(models, ["X60-X84"], {"X60-X84": 0.05},
+                                               n_resamples=200, seed=1).set_index("measure")
+    # PLM-CA flags c3 (truly X60) and c4 (absent): recall 1 of 1 uncoded true, precision 1/2
+    recall, precision = table.loc["uncoded_found"], table.loc["true_share"]
+    assert (recall["base_estimate"], recall["model_estimate"]) == (1.0, 0.0)
+    assert (precision["base_estimate"], precision["model_estimate"]) == (0.5, 0.0)
+    assert recall["difference"] == 1.0 and recall["low"] <= 1.0 <= recall["high"]
+    said = undercoding.validation_difference_reading(table.reset_index())
+    assert said.startswith("X60-X84: PLM-CA flags 100% of the truly present uncoded cases "
+                           "(under-coding recall), and 50% of the uncoded cases it flags are truly "
+                           "present (flag precision).")
+    assert "beat the surface-form dictionary by 100.0 points under-coding recall" in said

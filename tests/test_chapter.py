@@ -72,3 +72,17 @@ def test_show_saves_the_figure_as_png_and_closes_it(tmp_path):
     assert path == tmp_path / "figures" / "line.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert fig.number not in plt.get_fignums()  # closed: the next figure starts afresh
+
+
+def test_models_need_the_results_chapters_baselines(tmp_path):
+    write_run(tmp_path, synthetic=True)
+    chapter = open_chapter(tmp_path)
+    with pytest.raises(FileNotFoundError, match="run notebooks/03_results first"):
+        chapter.models()
+    directory = tmp_path / "predictions" / "baseline_tfidf_lr"
+    save_predictions(directory, "test", ["a", "b"],
+                     np.array([[0.7, 0.2], [0.1, 0.6]], dtype=np.float32), LABELS)
+    write_json(directory / "baseline.json", {"name": "TF-IDF + LR (C=100)", "threshold": 0.3})
+    models = chapter.models()
+    assert list(models) == ["PLM-CA", "TF-IDF + LR"]
+    assert models["TF-IDF + LR"].threshold == 0.3 and models["TF-IDF + LR"].ranks

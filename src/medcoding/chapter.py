@@ -61,6 +61,18 @@ class Chapter:
 
         return read_coding(self.cohort_dir())
 
+    def models(self) -> dict:
+        """PLM-CA and the baselines the results chapter wrote, name -> scored test inputs
+        (:func:`medcoding.analysis.comparison.load_models`)."""
+        from medcoding.analysis.comparison import load_models
+
+        models = load_models(self.run, self.model_name)
+        if len(models) == 1:
+            raise FileNotFoundError(f"{self.run / 'predictions'} holds no baseline predictions; "
+                                    "fix: run notebooks/03_results first (it scores and writes "
+                                    "the baselines)")
+        return models
+
     def without_truth(self, what: str) -> str:
         """The message of a section that needs the truth on a cohort without one (printed)."""
         message = (f"This cohort has no known truth (it is not synthetic), so {what} cannot be "

@@ -95,6 +95,23 @@ class Scored:
     inputs: AnalysisInputs
     threshold: float
 
+    @property
+    def reads_text(self) -> bool:
+        """False for a model that scores every course alike (the frequency prior)."""
+        scores = self.inputs.scores  # [courses, labels]
+        return not bool(np.all(scores.min(axis=0) == scores.max(axis=0)))
+
+    @property
+    def ranks(self) -> bool:
+        """False for a model whose scores are only 0 or 1 (a dictionary): it orders no labels,
+        so a ranking metric (Recall@k) would read its ties in label order."""
+        return not bool(np.isin(self.inputs.scores, (0.0, 1.0)).all())
+
+
+def ranking_models(models: Mapping[str, Scored]) -> dict[str, Scored]:
+    """The models whose scores rank the labels (PLM-CA, TF-IDF + LR, the prior)."""
+    return {name: scored for name, scored in models.items() if scored.ranks}
+
 
 def load_models(run_dir: str | Path, model_name: str = "main") -> dict[str, Scored]:
     """PLM-CA (``models/<model_name>``) and every baseline written by :func:`write_baselines`.
@@ -232,7 +249,7 @@ def headline(table: pd.DataFrame, metric: str = "f1_micro") -> pd.DataFrame:
     return wide.reset_index()
 
 
-def _called(name: str) -> str:
+def called(name: str) -> str:
     """A baseline's name inside a sentence: ``the frequency prior``, ``TF-IDF + LR``."""
     return name if name.startswith("TF-IDF") else f"the {name}"
 
@@ -247,7 +264,7 @@ def reading(differences: pd.DataFrame, metric: str = "f1_micro",
     for reference, group in differences[differences["metric"] == metric].groupby(
             "reference", sort=False):
         against = "the human codes" if reference == "human" else "the true codes"
-        parts = [readings.compare(MODEL, _called(row["model"]), row["difference"], row["low"],
+        parts = [readings.compare(MODEL, called(row["model"]), row["difference"], row["low"],
                                   row["high"], measure)
                  for _, row in group.iterrows()]
         text = " ".join(parts)

@@ -179,3 +179,70 @@ def mechanism_bins(codes: pd.DataFrame, per_decade: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["bin_low", "bin_high", "occurrences", "coded_share",
                                        "coded_low", "coded_high", "top_k_coded",
                                        "top_k_uncoded"])
+
+
+# --------------------------------------------------------------------------- baselines
+
+def bins_by_model(models, per_decade: int = 1, reference: str = "human") -> pd.DataFrame:
+    """:func:`frequency_bins` of every model (``models``: name ->
+    :class:`medcoding.analysis.comparison.Scored`, each at its own threshold), stacked with a
+    leading ``model`` column."""
+    frames = [frequency_bins(code_table(scored.inputs, scored.threshold, reference),
+                             per_decade).assign(model=name) for name, scored in models.items()]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["model", *[column for column in table.columns if column != "model"]]]
+
+
+def trends_by_model(models, min_train_count: int = 1000, n_resamples: int = 1000,
+                    seed: int = 0, reference: str = "human") -> pd.DataFrame:
+    """:func:`trends` of every text-reading model (the prior, which scores every course alike,
+    is left out), stacked with a leading ``model`` column."""
+    frames = []
+    for name, scored in models.items():
+        if not scored.reads_text:
+            continue
+        codes = code_table(scored.inputs, scored.threshold, reference)
+        secondary = secondary_table(codes, min_train_count)
+        frames.append(trends(codes, secondary, n_resamples, seed).assign(model=name))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["model", "factor", "codes", "correlation", "low", "high"]]
+
+
+def model_trend_reading(table: pd.DataFrame, base: str = "PLM-CA") -> str:
+    """Per baseline of :func:`trends_by_model`, whether its per-code F1 follows the same trends
+    as ``base``'s. A dictionary learns nothing from the training codes, so what its trends say
+    about the data is spelt out only where their intervals (and ``base``'s) support it."""
+    from medcoding import readings
+    from medcoding.analysis.comparison import called
+
+    def sign(rows: pd.DataFrame, factor: str) -> int:
+        row = rows[rows["factor"] == factor]
+        return readings.direction(row["low"].iloc[0], row["high"].iloc[0]) if len(row) else 0
+
+    frequency, share = "log10 training frequency", "secondary share"
+    base_rows = table[table["model"] == base]
+    parts = []
+    for name, group in table[table["model"] != base].groupby("model", sort=False):
+        for _, row in group.iterrows():
+            parts.append(readings.association(
+                f"{called(name)}'s per-code F1", f"the {row['factor']}", row["correlation"],
+                row["low"], row["high"], fmt=".2f").replace(
+                    " (", f" (correlation over {row['codes']} codes: ", 1))
+        if "dictionary" not in name:
+            continue
+        lookup = readings.sentence(called(name))
+        if sign(group, frequency) > 0:
+            parts.append(f"{lookup} learns nothing from the training codes, so its rise with "
+                         "frequency comes with the codes themselves (how plainly the notes name "
+                         "them), not with how often a model saw them.")
+        elif sign(group, frequency) < 0 and sign(base_rows, frequency) > 0:
+            parts.append(f"{lookup} learns nothing from the training codes and finds rare codes "
+                         f"better than common ones, so {base}'s rise with frequency comes from "
+                         "the number of training examples, not from rare codes being harder to "
+                         "find in the notes.")
+        if sign(group, share) < 0 and sign(base_rows, share) < 0:
+            parts.append(f"{lookup} learns nothing from the coder, yet its F1 against the "
+                         "human codes falls with the secondary share as well, so that fall "
+                         f"comes with the courses and their coding, not only with what {base} "
+                         "learnt.")
+    return " ".join(parts)

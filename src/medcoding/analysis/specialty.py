@@ -188,3 +188,95 @@ def spread_reading(medians: pd.DataFrame, min_courses: int) -> str:
             f"ranges from {low:.0%} ({low_name}) to {high:.0%} ({high_name}); {study_text}."
             f"{ranks} The medians rest on few departments each and carry no interval, so the "
             "order of neighbouring specialties is not a finding.")
+
+
+# --------------------------------------------------------------------------- baselines
+
+def department_f1_by_model(models, min_courses: int = 100,
+                           reference: str = "human") -> pd.DataFrame:
+    """:func:`department_f1` for every model (``models``: name ->
+    :class:`medcoding.analysis.comparison.Scored`), each at its own threshold, stacked with a
+    leading ``model`` column."""
+    return pd.concat([department_f1(scored.inputs, scored.threshold, min_courses,
+                                    reference).assign(model=name)
+                      for name, scored in models.items()], ignore_index=True)[
+        ["model", "specialty", "department", "courses", "f1_micro", "included"]]
+
+
+def medians_by_model(departments: pd.DataFrame) -> pd.DataFrame:
+    """:func:`specialty_medians` per model of :func:`department_f1_by_model`, in the order of
+    the first model's medians (best first): ``model, specialty, departments, courses,
+    median_f1, min_f1, max_f1``."""
+    frames = [specialty_medians(group.drop(columns="model")).assign(model=name)
+              for name, group in departments.groupby("model", sort=False)]
+    if not frames:
+        return pd.DataFrame(columns=["model", "specialty", "departments", "courses",
+                                     "median_f1", "min_f1", "max_f1"])
+    table = pd.concat(frames, ignore_index=True)  # model by model, as ``departments`` lists
+    order = {name: rank for rank, name in enumerate(frames[0]["specialty"])}
+    table["rank"] = table["specialty"].map(order)
+    table = table.sort_values("rank", kind="stable", ignore_index=True)
+    return table[["model", "specialty", "departments", "courses", "median_f1", "min_f1",
+                  "max_f1"]]
+
+
+def baseline_agreement(departments: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
+                       base: str = "PLM-CA") -> pd.DataFrame:
+    """Over the included departments, ``base`` beside each baseline: the mean department F1 of
+    both and their difference (95% interval from resampling departments, the same draw for
+    both), and the correlation of their department F1 (bootstrap interval). A high correlation
+    says the departments that are hard for ``base`` are hard for the baseline too.
+
+    Columns ``model, departments, base_mean_f1, model_mean_f1, difference, low, high,
+    correlation, correlation_low, correlation_high``.
+    """
+    from medcoding.analysis.association import correlation
+    from medcoding.analysis.paired import ratio_difference
+
+    included = departments[departments["included"]]
+    wide = included.pivot_table(index=["specialty", "department"], columns="model",
+                                values="f1_micro", aggfunc="first")
+    columns = ["model", "departments", "base_mean_f1", "model_mean_f1", "difference", "low",
+               "high", "correlation", "correlation_low", "correlation_high"]
+    if base not in wide.columns:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for name in [model for model in departments["model"].unique() if model != base]:
+        pair = wide[[base, name]].dropna()
+        ones = np.ones(len(pair))
+        paired = ratio_difference((pair[base].to_numpy(), ones), (pair[name].to_numpy(), ones),
+                                  np.arange(len(pair)), n_resamples, seed)
+        related = correlation(pair[base], pair[name], n_resamples, seed)
+        rows.append({"model": name, "departments": len(pair), "base_mean_f1": paired["first"],
+                     "model_mean_f1": paired["second"], "difference": paired["difference"],
+                     "low": paired["low"], "high": paired["high"],
+                     "correlation": related["correlation"], "correlation_low": related["low"],
+                     "correlation_high": related["high"]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def baseline_reading(agreement: pd.DataFrame, base: str = "PLM-CA") -> str:
+    """Per baseline: whether ``base`` scores higher in the mean department, and whether the
+    same departments are hard for both (:func:`baseline_agreement`)."""
+    from medcoding import readings
+    from medcoding.analysis.comparison import called
+
+    if agreement.empty:
+        return ("No department has enough test courses to set the baselines beside "
+                f"{base} by department.")
+    parts = [f"Over the {agreement['departments'].max()} departments with enough test courses:"]
+    for _, row in agreement.iterrows():
+        name = called(row["model"])
+        parts.append(readings.compare(base, name, row["difference"], row["low"], row["high"],
+                                      "mean department micro F1"))
+        together = readings.direction(row["correlation_low"], row["correlation_high"])
+        shown = (f"correlation {row['correlation']:.2f}, 95% CI {row['correlation_low']:.2f} to "
+                 f"{row['correlation_high']:.2f}")
+        if together > 0:
+            parts.append(f"The departments where {base} agrees less with the coders are also "
+                         f"those where {name} does ({shown}), so part of the spread comes with "
+                         f"the courses and their coding rather than with {base}.")
+        else:
+            parts.append(f"Whether the departments that are hard for {base} are also hard for "
+                         f"{name} the data cannot tell ({shown}).")
+    return " ".join(parts)

@@ -489,28 +489,108 @@ def validation(inputs: AnalysisInputs, specs, boundaries: dict[str, float]) -> p
     return pd.DataFrame(rows)
 
 
-def validation_by_model(models, specs, boundaries: dict[str, float]) -> pd.DataFrame:
-    """:func:`validation` for PLM-CA and each baseline (``models``: name -> object with
-    ``inputs`` and ``threshold``, as :func:`medcoding.analysis.comparison.load_models` gives):
-    would a lookup or TF-IDF flag as many uncoded cases, and as many truly present ones?
+def model_boundaries(scored, specs, boundaries: dict[str, float]) -> dict[str, float]:
+    """The boundary each range is flagged at for one model: a model whose scores are
+    probabilities flags at the range's lowered boundary, as PLM-CA does; a dictionary (scores 0
+    or 1) where a phrase matches (its own threshold)."""
+    if scored.ranks:
+        return {spec: boundaries[spec] for spec in specs}
+    return {spec: float(scored.threshold) for spec in specs}
 
-    A model whose scores are probabilities flags at the range's lowered boundary, as PLM-CA
-    does; a dictionary (scores 0 or 1) flags where a phrase matches (its own threshold). The
-    frequency prior scores every course alike, so it flags all or none and is left out.
+
+def validation_by_model(models, specs, boundaries: dict[str, float]) -> pd.DataFrame:
+    """:func:`validation` for PLM-CA and each baseline (``models``: name ->
+    :class:`medcoding.analysis.comparison.Scored`, as ``comparison.load_models`` gives): would a
+    lookup or TF-IDF flag as many uncoded cases, and as many truly present ones?
+
+    Each model flags at :func:`model_boundaries`. The frequency prior scores every course alike,
+    so it flags all or none and is left out.
     """
     frames = []
     for name, scored in models.items():
-        scores = scored.inputs.scores  # [courses, labels]
-        if np.all(scores.min(axis=0) == scores.max(axis=0)):
-            continue  # the same score for every course: the prior
-        binary = bool(np.isin(scores, (0.0, 1.0)).all())
-        own = {spec: float(scored.threshold) for spec in specs} if binary else boundaries
+        if not scored.reads_text:
+            continue
+        own = model_boundaries(scored, specs, boundaries)
         table = validation(scored.inputs, specs, own).drop(columns=["study_validated"])
         frames.append(table.assign(model=name))
     columns = ["model", "range", "boundary", "flagged_uncoded", "truly_present", "true_share",
                "low", "high", "true_recall"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(
         columns=columns)
+
+
+#: The two measures of a flagged-case comparison (synthetic cohorts), as the reading names them.
+FLAG_MEASURES = {
+    "uncoded_found": "under-coding recall",  # truly present uncoded cases that are flagged
+    "true_share": "flag precision",  # flagged uncoded cases that are truly present
+}
+
+
+def flag_ratios(inputs: AnalysisInputs, spec: str, boundary: float) -> dict:
+    """Per-course sums of :data:`FLAG_MEASURES` for one model and range (synthetic cohorts):
+    ``{measure: (numerator [courses], denominator [courses])}``."""
+    flagged = range_scores(inputs, spec) >= boundary  # [courses]
+    coded = has_range_code(inputs.split[inputs.code_column], spec)
+    true = has_range_code(inputs.split[inputs.true_column], spec)
+    extra = flagged & ~coded
+    return {"uncoded_found": (extra & true, true & ~coded), "true_share": (extra & true, extra)}
+
+
+def validation_differences(models, specs, boundaries: dict[str, float], n_resamples: int = 1000,
+                           seed: int = 0, base: str = "PLM-CA") -> pd.DataFrame:
+    """``base`` minus each text-reading baseline in :data:`FLAG_MEASURES`, per range, with a 95%
+    interval from resampling test patients (the same draw for both models,
+    :func:`medcoding.analysis.paired.ratio_difference`).
+
+    Columns ``model, range, measure, base_estimate, model_estimate, difference, low, high``.
+    """
+    from medcoding.analysis.paired import ratio_difference
+
+    reference = models[base]
+    units = reference.inputs.split["patient_id"]
+    rows = []
+    for name, scored in models.items():
+        if name == base or not scored.reads_text:
+            continue
+        own = model_boundaries(scored, specs, boundaries)
+        for spec in specs:
+            mine = flag_ratios(reference.inputs, spec, boundaries[spec])
+            theirs = flag_ratios(scored.inputs, spec, own[spec])
+            for measure in FLAG_MEASURES:
+                found = ratio_difference(mine[measure], theirs[measure], units, n_resamples, seed)
+                rows.append({"model": name, "range": spec, "measure": measure,
+                             "base_estimate": found["first"], "model_estimate": found["second"],
+                             "difference": found["difference"], "low": found["low"],
+                             "high": found["high"]})
+    return pd.DataFrame(rows, columns=["model", "range", "measure", "base_estimate",
+                                       "model_estimate", "difference", "low", "high"])
+
+
+def validation_difference_reading(differences: pd.DataFrame, base: str = "PLM-CA") -> str:
+    """Per range, PLM-CA's under-coding recall (the share of the truly present uncoded cases it
+    flags) and flag precision (the share of its flagged uncoded cases truly present), then
+    whether each baseline does better or worse (:func:`medcoding.readings.compare`), from
+    :func:`validation_differences`."""
+    from medcoding import readings
+    from medcoding.analysis.comparison import called
+
+    if differences.empty:
+        return "No baseline reads the text, so there is no flagged-case comparison."
+    parts = []
+    for spec, by_range in differences.groupby("range", sort=False):
+        estimate = by_range.groupby("measure")["base_estimate"].first()
+        recall = estimate.get("uncoded_found", np.nan)
+        precision = estimate.get("true_share", np.nan)
+        lead = (f"{spec}: {base} flags {recall:.0%} of the truly present uncoded cases "
+                "(under-coding recall)" if np.isfinite(recall) else
+                f"{spec}: no truly present case is uncoded")
+        lead += (f", and {precision:.0%} of the uncoded cases it flags are truly present (flag "
+                 "precision)." if np.isfinite(precision) else ", and flags no uncoded case.")
+        said = [readings.compare(base, called(row["model"]), row["difference"], row["low"],
+                                 row["high"], FLAG_MEASURES[row["measure"]], readings.points)
+                for _, row in by_range.iterrows()]
+        parts.append(" ".join([lead, *said]))
+    return " ".join(parts)
 
 
 def mechanism_summary(mechanisms: pd.DataFrame) -> pd.DataFrame:
