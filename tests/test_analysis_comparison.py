@@ -129,5 +129,6 @@ def test_summary_text_is_generated_from_the_results_tables(tmp_path, capsys):
     assert printed.splitlines()[0] == "| model | f1_micro vs human | f1_micro vs truth |"
     assert printed.count("\n| ") == 3  # three models under the separator
     assert comparison.reading(differences) in printed
+    assert comparison.reading(differences, "map", "MAP") in printed
     assert comparison.main([str(tmp_path / "missing")]) == 1
     assert "run the results chapter" in capsys.readouterr().err

@@ -275,7 +275,7 @@ def reading(differences: pd.DataFrame, metric: str = "f1_micro",
 
 
 def summary_text(run_dir: str | Path) -> str:
-    """The headline table (Markdown) and its reading, from the tables the results chapter wrote
+    """The headline table (Markdown) and its readings in micro F1 and MAP, from the tables the results chapter wrote
     (``tables/results_baselines.csv``, ``tables/results_baseline_differences.csv``): the text
     for a README or a report, generated from a run, never typed."""
     tables = Path(run_dir) / "tables"
@@ -289,7 +289,8 @@ def summary_text(run_dir: str | Path) -> str:
     lines = ["| " + " | ".join(wide.columns) + " |", "|" + "---|" * len(wide.columns)]
     lines += ["| " + " | ".join(str(value) for value in row) + " |"
               for row in wide.itertuples(index=False)]
-    return "\n".join(lines) + "\n\n" + reading(differences) + "\n"
+    return ("\n".join(lines) + "\n\n" + reading(differences) + "\n\nIn mean average precision, "
+            "the threshold-free ranking measure: " + reading(differences, "map", "MAP") + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
