@@ -168,7 +168,8 @@ def test_administrative_encounters_fit_the_course():
 def test_every_condition_key_is_read_by_the_generator():
     used = {"codes", "chronic", "cluster", "risk", "forms", "abbrev", "typos", "code_forms",
             "bmi_forms", "drugs", "implied", "finding", "labs", "code_labs", "negatable",
-            "rule_out", "rule_out_in", "family", "past", "finding_section", "symptom"}
+            "rule_out", "rule_out_in", "family", "family_age", "past", "past_age",
+            "finding_section", "symptom"}
     keys = {k for spec in language.conditions().values() for k in spec}
     assert keys <= used, keys - used
 
@@ -438,7 +439,8 @@ def _needing(need: str) -> set[int]:
 
 def test_fever_needs_an_infection_and_a_low_saturation_a_condition_that_needs_oxygen():
     infected, oxygen = _needing("infection"), _needing("oxygen")
-    temperature = re.compile(r"\b(?:T|temp|Temp|Temperature|temperature) (\d\d\.\d)")
+    temperature = re.compile(r"(?<!troponin )\b(?:T|temp|Temp|Temperature|temperature) "
+                             r"(\d\d\.\d)")
     saturation = re.compile(r"\b(?:SpO2|sat|saturation) (\d+)%")
     fevers = low = 0
     for course, text in texts().items():
@@ -464,3 +466,83 @@ def test_a_young_child_has_no_school_an_older_one_no_nappies_and_children_doses(
                              r"zopiclone 7.5 mg")  # prescribed (an overdose counts tablets)
     children = courses.index[courses["age"] < 12]
     assert [c for c in children if adult_doses.search(texts()[c])] == []
+
+
+def _ages() -> pd.Series:
+    return cohort().courses.set_index("course_id")["age"]
+
+
+def test_a_hypertension_inferred_from_the_heart_rests_on_a_true_heart_condition():
+    """The related-cardiovascular step (a heart drug, I10 inferred) reads the true conditions,
+    never a distractor negated in the same course ("without signs of stroke")."""
+    truth = cohort().truth
+    categories = truth.assign(c=truth["code"].str[:3]).groupby("course_id")["c"].agg(set)
+    distractors = cohort().distractors
+    related = distractors.loc[distractors["kind"] == "related_cardiovascular", "course_id"]
+    assert len(related) > 100
+    unfounded = [c for c in related if not categories[c] & {"I48", "I50", "I25", "I63"}]
+    assert unfounded == []
+
+
+FAMILY = re.compile(r"(?:Family history|FH|Heredity|Family): [^.\n]*|(?:Mother|Father|Brother|"
+                    r"Sister|Maternal grandmother|Paternal grandfather) (?:has|had) [^.\n]*")
+ADULT_DISEASE = {"C18": 40, "C34": 40, "C50": 25, "I21": 30, "I25": 30, "I63": 30, "G30": 50,
+                 "I10": 25, "E11": 25}  # the youngest a relative who has it can plausibly be
+
+
+def test_a_childs_family_history_names_relatives_old_enough_for_the_disease():
+    """A small child's brother has no bronchial carcinoma, and a parent of a child had nothing
+    "in old age" or at an age the parent cannot have reached."""
+    ages, distractors = _ages(), cohort().distractors
+    family = distractors[distractors["kind"] == "family_history"]
+    checked = wrong = 0
+    for course, code in zip(family["course_id"], family["code"], strict=True):
+        age = ages[course]
+        if age >= 18:
+            continue
+        for sentence in FAMILY.findall(texts()[course]):
+            checked += 1
+            low = sentence.lower()
+            sibling = re.search(r"\b(brother|sister)\b", low)
+            grand = "grand" in low
+            said = [int(a) for a in re.findall(r"\bat (\d\d)\b", low)]
+            oldest = age + (12 if sibling else 80 if grand else 50)
+            wrong += bool(sibling and ADULT_DISEASE.get(code[:3], 0) > oldest
+                          or any(a > oldest for a in said)
+                          or ("old age" in low and not grand))
+    assert checked > 50 and wrong == 0
+
+
+PAST_AGE = {"S72": 40, "L89": 30, "C50": 25, "I21": 30, "I63": 20, "I26": 15, "K80": 12,
+            "F32": 10}  # a previous hip fracture, pressure ulcer, ...: the youngest plausible
+
+
+def test_a_past_history_fits_the_patients_age_and_falls_after_birth():
+    ages, distractors = _ages(), cohort().distractors
+    past = distractors[distractors["kind"] == "past_history"]
+    too_young = [(c, code) for c, code in zip(past["course_id"], past["code"], strict=True)
+                 if ages[c] < PAST_AGE.get(code[:3], 0)]
+    courses = cohort().courses.set_index("course_id")
+    born = pd.to_datetime(courses["start_date"]).dt.year - courses["age"] - 1
+    unborn = [(c, y) for c in set(past["course_id"])
+              for y in re.findall(r"(?:Previous|Prior|Former|Had|History of) [^.,\n]+? in "
+                                  r"(\d{4})", texts()[c]) if int(y) <= born[c]]
+    assert len(past) > 500 and too_young == [] and unborn == []
+
+
+ADULT_ONLY = re.compile(r"E1[0-4]\.[2-8]|C(?:0\d|1\d|2[013-6]|3\d|61|67|90)|H34|K57|K70|M48|"
+                        r"L89")  # diabetic complications, carcinomas, degenerative disease
+
+
+def test_no_diabetic_complication_or_adult_only_condition_in_a_young_child():
+    truth = cohort().truth
+    young = truth[truth["course_id"].map(_ages()) < 12]
+    assert len(young) > 300
+    assert sorted(young.loc[young["code"].str.match(ADULT_ONLY), "code"]) == []
+
+
+def test_no_small_child_comes_to_hospital_alone():
+    ages = _ages()
+    alone = [c for c, text in texts().items() if ages[c] < 15 and re.search(
+        r"(?:by (?:ambulance|own transport|taxi)|outpatient clinic)[^.\n]* alone\.", text)]
+    assert alone == []

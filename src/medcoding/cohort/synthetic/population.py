@@ -219,7 +219,30 @@ class Catalogue:
     # ---------------------------------------------------------------- rules
     @functools.cache  # noqa: B019 - one catalogue per process
     def _rules_of(self, category: str) -> tuple[Rule, ...]:
+        """The rules of a category (``E10``) or of a full code (``E10.3``): a full code has
+        its category's rules and those of full-code ranges (``E10.2-E10.8``) that hold it."""
         return tuple(r for r in self.rules if r.low <= category <= r.high + "~")
+
+    def code_allowed(self, code: str, age: float, male: bool) -> bool:
+        """Whether a patient of ``age`` and sex may have the full ``code`` (its category's
+        rules and full-code ones: no diabetic retinopathy in a small child)."""
+        for rule in self._rules_of(code):
+            if rule.sex is not None and (rule.sex == "M") != male:
+                return False
+            if not rule.min_age <= age <= rule.max_age:
+                return False
+        return True
+
+    def at_age(self, code: str, age: float, male: bool) -> str:
+        """``code`` as a course at ``age`` shows it: a problem-list code whose full-code rules
+        the age does not meet yet (a complication) is its category's likeliest allowed code
+        (the uncomplicated one) until it does."""
+        if self.code_allowed(code, age, male) or code[:3] not in self.code_weights:
+            return code
+        codes, weights = self.code_weights[code[:3]]
+        fits = [(w, c) for c, w in zip(codes, weights, strict=True)
+                if self.code_allowed(c, age, male)]
+        return max(fits)[1] if fits else code
 
     def allowed(self, category: str, age: float, male: bool) -> bool:
         """Whether a patient of ``age`` and sex may have ``category`` (population.yaml rules)."""
@@ -230,12 +253,16 @@ class Catalogue:
                 return False
         return True
 
-    def code_of(self, category: str, r: random.Random) -> str:
-        """A full code of ``category`` (curated weights, else uniform over its children)."""
+    def code_of(self, category: str, r: random.Random, age: float | None = None,
+                male: bool = False) -> str:
+        """A full code of ``category`` (curated weights, else uniform over its children);
+        with ``age``, one the full-code rules allow at that age (sex: ``male``)."""
         if category in self.code_weights:
             codes, weights = self.code_weights[category]
-            return r.choices(codes, weights)[0]
-        return r.choice(full_codes(category))
+            code = r.choices(codes, weights)[0]
+        else:
+            code = r.choice(full_codes(category))
+        return code if age is None else self.at_age(code, age, male)
 
 
 def _risk_order(chronic: list[tuple]) -> list[tuple]:
@@ -393,7 +420,7 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
         fits = [z for z in cat.z_encounters if z[2] == "any" or (z[2] == "planned" and s.planned)
                 or (z[2] == "outpatient" and not inpatient)]
         course.kind, course.primary = "z_only", r.choice(fits)[0]
-        course.chronic = [patient.codes[c] for c in present]
+        course.chronic = [cat.at_age(patient.codes[c], age_f, male) for c in present]
         return course
     taken: set[str] = set()
     if age_f >= 10 and r.random() < cat.self_harm[s_index]:
@@ -402,7 +429,10 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
         course.intent = "method_only" if r.random() < cfg.method_only_share else "stated"
         taken.add("X")
         if s.name in PSYCHIATRY:  # self-harm during a psychiatric course: a secondary event
-            course.primary = cat.code_of(_primary(cat, r, s, age_f, male, present), r)
+            category = _primary(cat, r, s, age_f, male, present)
+            course.primary = (cat.at_age(patient.codes[category], age_f, male)
+                              if category in patient.codes else cat.code_of(category, r, age_f,
+                                                                            male))
             course.acute += [injury, external + ".0"]
         else:
             course.primary = injury
@@ -423,8 +453,9 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
                 patient.onsets[category] = age_f  # a new diagnosis joins the problem list
                 patient.codes[category] = cat.code_of(category, r)
                 present.append(category)
-            course.primary = (patient.codes[category] if category in patient.codes
-                              else cat.code_of(category, r))
+            course.primary = (cat.at_age(patient.codes[category], age_f, male)
+                              if category in patient.codes else cat.code_of(category, r, age_f,
+                                                                            male))
             if r.random() > s.certainty:
                 others = [c for c in s.head if c != category and cat.allowed(c, age_f, male)
                           and c not in present]
@@ -441,8 +472,9 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
     for category in present:
         if group(category) not in taken:
             taken.add(group(category))
-            course.chronic.append(patient.codes[category])
-    course.acute += [cat.code_of(c, r) for c in _secondaries(cat, r, s, age_f, male, taken)]
+            course.chronic.append(cat.at_age(patient.codes[category], age_f, male))
+    course.acute += [cat.code_of(c, r, age_f, male)
+                     for c in _secondaries(cat, r, s, age_f, male, taken)]
     _agree_with_dementia(course)
     if any(code[:3] in INPATIENT_ONLY for code in [course.primary] + course.acute):
         course.inpatient = True  # an infarction or a sepsis is treated on a ward

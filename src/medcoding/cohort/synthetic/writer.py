@@ -70,7 +70,8 @@ LONG_COURSE_SENTENCES = 36
 SUSPECTED_FIRST = 0.6  # a ruled-out (or a confirmed) condition was first suspected at arrival
 CONFIRMED_BY_TEST = 0.4  # a true primary with a test that looks for it: the test confirms it
 FILLER_VARIANTS = 40
-COURSE_SLOTS = ("year", "ago", "age", "person", "sbp", "dbp", "pulse", "temp", "sat", "rr", "bmi",
+COURSE_SLOTS = ("year", "ago", "age", "alone", "person", "sbp", "dbp", "pulse", "temp", "sat",
+                "rr", "bmi",
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
                 "Stay", "household", "gcs", "spouse", "Spouse", "kin", "Kin",
                 "Household", "nerve", "muscle", "occupation", "Occupation", "alcohol", "Alcohol",
@@ -350,6 +351,12 @@ class Writer:
                           and s.name in spec.get("rule_out_in", ())] for s in cat.specialties]
         self.family = [c for c, s in cat.conditions.items() if s.get("family")]
         self.past = [c for c, s in cat.conditions.items() if s.get("past")]
+        # the youngest a relative with it (family) or the patient when it happened (past) can be
+        self.family_age = {c: max([cat.conditions[c].get("family_age", 0)] + [
+            rule.min_age for rule in cat._rules_of(c)]) for c in self.family}
+        self.past_age = {c: max([2, cat.conditions[c].get("past_age", 0)] + [
+            rule.min_age for rule in cat._rules_of(c)]) for c in self.past}
+        self.relatives = [tuple(rel) for rel in self.pop["relatives"]]
         self.filler = {k: [self._prerender(t) for t in v] for k, v in self.lang["filler"].items()}
         self.filler_sections = self.lang["filler_sections"]
         self.pools: dict[tuple, tuple] = {}  # (specialty, inpatient, band, study) -> pools
@@ -518,6 +525,8 @@ class Writer:
         kin = KIN[age_band, patient.male]
         fixed["spouse"] = language.pick(r, kin["spouse"])
         fixed["kin"] = language.pick(r, kin["kin"])
+        fixed["alone"] = ("alone" if course.age >= 15 else  # no small child comes alone
+                          f"accompanied by {his} {fixed['kin']}")
         choices = {"stay": ("stay", "admission") if course.inpatient else ("visit", "course"),
                    "referral": REFERRALS[course.inpatient] + (
                        ("the memory clinic",) if "cognition" in needs else ()),
@@ -812,19 +821,55 @@ class Writer:
     def _absent(self, category: str, present: set[str]) -> bool:
         return category not in present and group(category) not in present
 
+    def _relatives_of(self, category: str, age: int) -> list[tuple[str, int]]:
+        """The relatives who can have ``category`` (its family_age and sex rules) beside a
+        patient of ``age``, each with the oldest they can be."""
+        low = self.family_age[category]
+        out = []
+        for name, sex, _, older in self.relatives:
+            oldest = age + older
+            if oldest >= max(low, 1) and self.cat.allowed(category, oldest, sex == "M"):
+                out.append((name, oldest))
+        return out
+
+    def _fits(self, category: str, kind: str, age: int, male: bool) -> bool:
+        """Whether a distractor of ``kind`` may name ``category`` for a patient of ``age``: a
+        family history when a relative can have it, a past history when the patient was old
+        enough for it before now, else the patient's own age and sex rules."""
+        if kind == "family_history":
+            return bool(self._relatives_of(category, age))
+        if kind == "past_history" and age <= self.past_age[category]:
+            return False
+        return self.cat.allowed(category, age, male)
+
+    def _relative(self, category: str, age: int, r: random.Random) -> tuple[str, str]:
+        """A relative with ``category`` and, at times, when: " at 55" (an age between its
+        family_age and the relative's oldest) or " in old age" (a relative who can be old)."""
+        name, oldest = language.pick(r, self._relatives_of(category, age))
+        low, high = max(self.family_age[category], 20), min(oldest, 85)
+        options = [""]
+        if high >= low + 5:
+            options.append(f" at {5 * r.randint(-(-low // 5), high // 5)}")
+        if oldest >= 75:
+            options.append(" in old age")
+        return name, language.pick(r, options)
+
     def _distractors(self, course: Course, s: Specialty, draft: _Draft, r: random.Random,
                      values: _Values, present: set[str], out: list, meds: dict,
                      male: bool) -> None:
         cfg, cat = self.cfg, self.cat
         adult = course.age >= 18
+        mentioned: set[str] = set()  # the distractors chosen: named once, never present (a
+        # negated stroke is no heart condition to the related-cardiovascular step below)
 
-        def pick(pool: list[str], k: int) -> list[str]:
+        def pick(pool: list[str], k: int, kind: str = "") -> list[str]:
             key = (id(pool), course.age, male)
             if key not in self.allowed:
-                self.allowed[key] = [c for c in pool if cat.allowed(c, course.age, male)]
-            options = [c for c in self.allowed[key] if self._absent(c, present)]
+                self.allowed[key] = [c for c in pool if self._fits(c, kind, course.age, male)]
+            options = [c for c in self.allowed[key] if self._absent(c, present)
+                       and c not in mentioned]
             chosen = r.sample(options, min(k, len(options)))
-            present.update(chosen)
+            mentioned.update(chosen)
             return chosen
 
         workup = self.styles[s.style].get("workup", False)  # a medical work-up of the patient
@@ -860,15 +905,19 @@ class Writer:
                  "past_history")):
             if r.random() >= rate or (kind in ("ruled_out", "to_exclude") and not workup):
                 continue
-            for c in pick(pool, 1):
+            for c in pick(pool, 1, kind):
                 test = language.pick(r, cat.conditions[c].get("rule_out", ["investigations"]))
-                low = max([2] + [rule.min_age for rule in cat._rules_of(c)])
+                low = self.past_age.get(c, 2)
+                relative = when = ""
+                if kind == "family_history":
+                    relative, when = self._relative(c, course.age, r)
                 draft.add(route, self._say(f"distractors.{key}", r, values,
                                            name=self._name(c, r), test=test,
                                            pastyear=values[f"year@{low}"],
-                                           pastago=values[f"ago@{low}"],
-                                           parent=language.pick(r, ("mother", "father", "brother",
-                                                            "sister"))), r=r)
+                                           pastago=values[f"ago@{low}"], parent=relative,
+                                           relative=("a " if relative in ("brother", "sister")
+                                                     else "the ") + relative,
+                                           relwhen=when), r=r)
                 out.append((cat.code_of(c, r), kind))
                 if kind == "ruled_out" and r.random() < SUSPECTED_FIRST:
                     draft.add("presentation", self._say("distractors.suspicion", r, values,
