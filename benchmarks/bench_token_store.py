@@ -1,7 +1,7 @@
-"""Benchmark the memory-mapped token store: tokenizing, then a few training steps, as corpora grow.
+"""Benchmark the memory-mapped token store: tokenizing, training steps and scoring, as corpora grow.
 
-    python benchmarks/bench_token_store.py --courses 100000 1000000 [--steps 3] [--data DIR]
-        [--keep]
+    python benchmarks/bench_token_store.py --courses 100000 1000000 [--steps 3]
+        [--score-split val] [--data DIR] [--keep]
 
 For each ``--courses`` size: generates about that many synthetic courses and prepares them
 (``bench_prepare.py``'s helpers; with ``--data DIR`` the cohort is ``DIR/courses_N`` and its
@@ -12,9 +12,14 @@ into the token store (:func:`medcoding.encoding.split_token_store`, ``$MEDCODING
 benchmark's temporary folder), printing seconds, courses/s, tokens and the store's size on
 disk; (b) trains MiniLM (batches of 8 documents, embeddings and 3 lower layers frozen) for
 ``--steps`` optimizer steps through :func:`medcoding.train.fit`, which must read the cached
-store (the benchmark fails if it writes a new one). Target: training's peak RSS at most 4 GB at
-1,000,000 courses, and flat as the corpus grows (the ratio of the largest size's peak to the
-smallest's ~1x).
+store (the benchmark fails if it writes a new one); (c) scores ``--score-split`` with
+:func:`medcoding.predict.predict_split` and a tiny PLM-CA (random weights, seeded; its tokenizer
+fitted to the first 2,048 training texts), which tokenizes the split into a store of its own and
+scores it from there, printing seconds and peak RSS, and the peak before scoring (Python, torch
+and the model). Target:
+training's peak RSS at most 4 GB at 1,000,000 courses, and flat as the corpus grows (the ratio of
+the largest size's peak to the smallest's ~1x); scoring's peak is that of a micro-batch, not of
+the split.
 """
 
 from __future__ import annotations
@@ -79,6 +84,43 @@ def train_child(prepared: Path, out: Path, steps: int) -> None:
                       "stores_after": stores(cache_dir()), "peak_gb": peak_gb()}))
 
 
+def tiny_coder(prepared: Path):
+    """A tiny PLM-CA (random weights, seed 0) for the level-3 labels, wrapped for scoring; its
+    tokenizer is fitted to the first 2,048 training texts."""
+    import itertools
+
+    import torch
+
+    from medcoding.encoding import tiny_encoder, train_wordpiece_tokenizer
+    from medcoding.io import read_json
+    from medcoding.model import PLMCA, PLMCAConfig
+    from medcoding.predict import Coder
+    from medcoding.train import split_texts
+
+    tokenizer = train_wordpiece_tokenizer(itertools.islice(split_texts(prepared, "train"), 2_048))
+    encoder = tiny_encoder(len(tokenizer), tokenizer.pad_token_id, seed=0)
+    labels = read_json(prepared / "labels.json")["l3"]
+    config = PLMCAConfig(encoder=encoder.config.to_dict(), id2label=dict(enumerate(labels)),
+                         label2id={label: index for index, label in enumerate(labels)},
+                         level="3", pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    return Coder(PLMCA(config, encoder), tokenizer, source="the benchmark's tiny model")
+
+
+def score_child(prepared: Path, out: Path, split: str) -> None:
+    """Score ``split`` through ``predict_split``; print seconds, courses and peak RSS as JSON."""
+    from medcoding.predict import predict_split
+    from medcoding.runs import load_predictions
+
+    coder = tiny_coder(prepared)
+    base_gb = peak_gb()
+    started = time.perf_counter()
+    predict_split(None, prepared, split, out, coder)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "courses": len(load_predictions(out, split).course_ids),
+                      "base_gb": base_gb, "peak_gb": peak_gb()}))
+
+
 def run_child(arguments: list[str], cache: Path, what: str) -> dict:
     completed = subprocess.run([sys.executable, __file__, *arguments], check=False,
                                capture_output=True, text=True,
@@ -120,6 +162,8 @@ def measure(courses: int, args: argparse.Namespace, scratch: Path) -> dict:
                          f"(the tokenizing process wrote {trained['stores_before']})")
     if trained["steps"] != args.steps:
         raise SystemExit(f"training stopped after {trained['steps']} steps, not {args.steps}")
+    scored = run_child(["--score-child", str(prepared), str(scratch / f"scores_{courses}"),
+                        args.score_split], cache, "scoring")
     train = tokenized["train"]
     return {"courses": courses_in, "train_courses": train["documents"],
             "train_tokens": train["tokens"], "tokenize_seconds": round(train["seconds"], 2),
@@ -128,7 +172,11 @@ def measure(courses: int, args: argparse.Namespace, scratch: Path) -> dict:
             "val_tokenize_seconds": round(tokenized["val"]["seconds"], 2),
             "tokenize_peak_gb": round(tokenized["peak_gb"], 3),
             "train_seconds": round(trained["seconds"], 2), "train_steps": trained["steps"],
-            "train_peak_gb": round(trained["peak_gb"], 3)}
+            "train_peak_gb": round(trained["peak_gb"], 3),
+            "score_split": args.score_split, "score_courses": scored["courses"],
+            "score_seconds": round(scored["seconds"], 2),
+            "score_peak_gb": round(scored["peak_gb"], 3),
+            "score_base_gb": round(scored["base_gb"], 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--courses", type=int, nargs="+", default=[100_000],
                         help="corpus sizes (several show whether memory stays flat)")
     parser.add_argument("--steps", type=int, default=3, help="optimizer steps to train")
+    parser.add_argument("--score-split", default="val", choices=("train", "val", "test"),
+                        help="the split predict_split scores with the tiny model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="generator processes")
     parser.add_argument("--data", type=Path, help="folder of cohorts and their prepared splits "
@@ -144,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the token stores and trained models (their folder is printed)")
     parser.add_argument("--tokenize-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--train-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--score-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.tokenize_child:
         tokenize_child(args.tokenize_child)
@@ -151,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.train_child:
         prepared, out, steps = args.train_child
         train_child(Path(prepared), Path(out), int(steps))
+        return 0
+    if args.score_child:
+        prepared, out, split = args.score_child
+        score_child(Path(prepared), Path(out), split)
         return 0
     sizes = sorted(set(args.courses))
     with tempfile.TemporaryDirectory() as temporary:
@@ -165,14 +220,20 @@ def main(argv: list[str] | None = None) -> int:
                   f"{figures['train_tokens']:,} tokens, store {figures['store_mib']:,.1f} MiB "
                   f"(train + val), peak RSS {figures['tokenize_peak_gb']:.2f} GB; "
                   f"{figures['train_steps']} training steps {figures['train_seconds']:.1f} s, "
-                  f"peak RSS {figures['train_peak_gb']:.2f} GB", flush=True)
+                  f"peak RSS {figures['train_peak_gb']:.2f} GB; scoring "
+                  f"{figures['score_courses']:,} {figures['score_split']} courses (tiny model) "
+                  f"{figures['score_seconds']:.1f} s, "
+                  f"peak RSS {figures['score_peak_gb']:.2f} GB ({figures['score_base_gb']:.2f} GB "
+                  "before scoring)", flush=True)
         if args.keep:
             print(f"token stores and models kept in {scratch}")
     first, last = runs[0], runs[-1]
-    ratios = {key: last[key] / first[key] for key in ("tokenize_peak_gb", "train_peak_gb")}
+    ratios = {key: last[key] / first[key]
+              for key in ("tokenize_peak_gb", "train_peak_gb", "score_peak_gb")}
     print(f"peak RSS {last['courses']:,} / {first['courses']:,} courses "
           f"({last['courses'] / first['courses']:.1f}x the corpus): tokenizing "
-          f"{ratios['tokenize_peak_gb']:.2f}x, training {ratios['train_peak_gb']:.2f}x "
+          f"{ratios['tokenize_peak_gb']:.2f}x, training {ratios['train_peak_gb']:.2f}x, "
+          f"scoring {ratios['score_peak_gb']:.2f}x "
           f"(flat: ~1x); target: training peak RSS <= {TARGET_GB_AT_1M:.0f} GB at 1,000,000 "
           "courses", flush=True)
     sizes_text = " ".join(str(courses) for courses in sizes)
@@ -181,14 +242,17 @@ def main(argv: list[str] | None = None) -> int:
            "; ".join(f"{run['courses']:,} courses: tokenize {run['tokenize_seconds']:.1f} s "
                      f"({run['tokenize_courses_per_s']:,} courses/s, {run['store_mib']:,.1f} "
                      f"MiB store), peak RSS {run['tokenize_peak_gb']:.2f} GB; {run['train_steps']} "
-                     f"steps {run['train_seconds']:.1f} s, peak RSS {run['train_peak_gb']:.2f} GB"
+                     f"steps {run['train_seconds']:.1f} s, peak RSS {run['train_peak_gb']:.2f} GB; "
+                     f"scoring {run['score_courses']:,} {run['score_split']} courses "
+                     f"{run['score_seconds']:.1f} s, peak RSS {run['score_peak_gb']:.2f} GB"
                      for run in runs)
            + (f"; training peak {ratios['train_peak_gb']:.2f}x from smallest to largest"
               if len(runs) > 1 else "")
            + f" (target <= {TARGET_GB_AT_1M:.0f} GB at 1,000,000 courses)",
            {"steps": args.steps, "runs": runs,
             "peak_ratio_tokenize": round(ratios["tokenize_peak_gb"], 3),
-            "peak_ratio_train": round(ratios["train_peak_gb"], 3)})
+            "peak_ratio_train": round(ratios["train_peak_gb"], 3),
+            "peak_ratio_score": round(ratios["score_peak_gb"], 3)})
     return 0
 
 

@@ -398,6 +398,31 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medcoding"
 
 
+def null_text_rows(path: str | os.PathLike) -> np.ndarray:
+    """Rows of the Parquet file ``path`` whose ``text`` is null (int64, ascending).
+
+    The row groups' null counts answer without reading a text; only where a count is missing
+    or not zero are the texts read, one record batch at a time, to name the rows. Token stores
+    need this checked first: they would read a null text as the string ``"None"``.
+    """
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    column = parquet.schema_arrow.get_field_index("text")
+    metadata = parquet.metadata
+    counted = [metadata.row_group(group).column(column).statistics
+               for group in range(metadata.num_row_groups)]
+    if all(stats is not None and stats.has_null_count and not stats.null_count
+           for stats in counted):
+        return np.zeros(0, np.int64)
+    rows, start = [], 0
+    for batch in parquet.iter_batches(batch_size=2_048, columns=["text"]):
+        nulls = batch.column(0).is_null().to_numpy(zero_copy_only=False)  # [batch] bool
+        rows.append(start + np.flatnonzero(nulls))
+        start += len(nulls)
+    return np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+
+
 def split_token_store(prepared_dir: str | os.PathLike, split: str, tokenizer,
                       max_tokens: int = 10_000) -> TokenStore:
     """The token ids of ``PREPARED/<split>.parquet``, tokenized once and cached.

@@ -336,7 +336,9 @@ def score_token_arrays(
 
     chunk_size = model.config.chunk_size
     documents = read_with_markers(documents, model.config.document_markers)
-    lengths = [len(doc) for doc in documents]
+    # a token store (marked or not) knows its lengths without reading a document
+    lengths = (documents.lengths().tolist() if hasattr(documents, "lengths")
+               else [len(doc) for doc in documents])
     batches = token_budget_batches(range(len(documents)), lengths, token_budget, chunk_size)
     device = next(model.parameters()).device
     resolved = precisions.resolve(precision, device).precision

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medcoding.encoding import encode_texts
+from medcoding.encoding import encode_texts, null_text_rows, split_token_store
 from medcoding.model import PLMCA, score_token_arrays
 from medcoding.precision import PRECISIONS, resolve
 from medcoding.runs import save_predictions
@@ -33,6 +33,28 @@ def code_title(code: str) -> str:
 
 class EmptyTextWarning(UserWarning):
     """Some texts hold nothing to read; they were scored as the empty document."""
+
+
+def empty_text_message(lengths: np.ndarray) -> str | None:
+    """The :class:`EmptyTextWarning` message for documents of ``lengths`` tokens (``[documents]``),
+    naming the first 10 empty rows; None when no document is empty."""
+    empty = np.flatnonzero(np.asarray(lengths) == 0).tolist()
+    if not empty:
+        return None
+    which = "the note has" if len(lengths) == 1 else f"{len(empty)} of {len(lengths)} notes have"
+    rows = "" if len(lengths) == 1 else f"; rows {empty[:10]}"
+    return (f"{which} nothing to read (empty, whitespace or NUL only{rows}): scored as the "
+            "empty document, the model's prior")
+
+
+def non_finite_message(scores: np.ndarray, source: str) -> str | None:
+    """The error for the rows of ``scores`` (``[documents, labels]``) holding NaN or infinity,
+    naming ``source`` (the model); None when all are finite."""
+    bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+    if not len(bad):
+        return None
+    return (f"{source}: the model gives non-finite scores (NaN or infinite) for {len(bad)} of "
+            f"{len(scores)} texts (rows {bad[:10].tolist()}); its weights are broken: re-train it")
 
 
 class Coder:
@@ -75,24 +97,31 @@ class Coder:
         return cls(model, precision=precision, source=directory)
 
     def score_texts(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """Scores ``[texts, labels]`` (float32) in label-list order."""
-        tokens = encode_texts(self.tokenizer, texts, self.max_tokens)
-        empty = [row for row, doc in enumerate(tokens) if len(doc) == 0]
-        if empty:
-            which = ("the note has" if len(texts) == 1 else
-                     f"{len(empty)} of {len(texts)} notes have")
-            rows = "" if len(texts) == 1 else f"; rows {empty[:10]}"
-            warnings.warn(f"{which} nothing to read (empty, whitespace or NUL only{rows}): "
-                          "scored as the empty document, the model's prior", EmptyTextWarning,
-                          stacklevel=2)
-        scores = score_token_arrays(self.model, tokens, self.token_budget, self.precision,
+        """Scores ``[texts, labels]`` (float32) in label-list order; holds every text's token
+        ids (see :meth:`score_documents` for a split's memory-mapped ones)."""
+        return self.score_documents(encode_texts(self.tokenizer, texts, self.max_tokens),
                                     progress)
-        scores = scores.numpy().astype(np.float32)
-        bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
-        if len(bad):
-            raise ValueError(f"{self.source}: the model gives non-finite scores (NaN or "
-                             f"infinite) for {len(bad)} of {len(texts)} texts (rows "
-                             f"{bad[:10].tolist()}); its weights are broken: re-train it")
+
+    def score_documents(self, documents, progress: bool = False) -> np.ndarray:
+        """Scores ``[documents, labels]`` (float32) in label-list order for token ids as
+        :func:`medcoding.encoding.encode_texts` gives them (no special tokens: the model adds
+        its ``document_markers``, if any): a list of arrays or a memory-mapped ``TokenStore``,
+        read a micro-batch at a time. Holds the scores and the documents' lengths.
+
+        Empty documents give an ``EmptyTextWarning`` naming their rows; non-finite scores a
+        ``ValueError`` naming the model.
+        """
+        lengths = (documents.lengths() if hasattr(documents, "lengths")
+                   else np.array([len(doc) for doc in documents], dtype=np.int64))
+        message = empty_text_message(lengths)
+        if message:
+            warnings.warn(message, EmptyTextWarning, stacklevel=3)
+        scores = score_token_arrays(self.model, documents, self.token_budget, self.precision,
+                                    progress)
+        scores = scores.numpy().astype(np.float32, copy=False)  # [documents, labels]
+        message = non_finite_message(scores, self.source)
+        if message:
+            raise ValueError(message)
         return scores
 
     def score(self, frame: pd.DataFrame, progress: bool = False) -> np.ndarray:
@@ -117,17 +146,34 @@ class Coder:
         })
 
 
-def predict_split(model_dir: str | os.PathLike, prepared_dir: str | os.PathLike, split: str,
-                  out_dir: str | os.PathLike, coder: Coder | None = None) -> Path:
-    """Score a prepared split and write its prediction file into ``out_dir``."""
+def predict_split(model_dir: str | os.PathLike | None, prepared_dir: str | os.PathLike,
+                  split: str, out_dir: str | os.PathLike, coder: Coder | None = None) -> Path:
+    """Score a prepared split and write its prediction file into ``out_dir``.
+
+    The texts are never read whole: the token ids come from the split's memory-mapped token
+    store (:func:`medcoding.encoding.split_token_store`, keyed by the split file's bytes, the
+    coder's tokenizer and ``max_tokens``; the store training wrote is reused when those match,
+    else the split is tokenized into a new one a record batch at a time) and are scored a
+    micro-batch at a time. Holds the course ids and the scores ``[courses, labels]``; the scores
+    are those :meth:`Coder.score_texts` gives for the split's texts, bit for bit.
+    """
     path = Path(prepared_dir) / f"{split}.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; prepare the splits with `medcoding prepare`")
-    frame = pd.read_parquet(path, columns=["course_id", "text"])
+    missing = null_text_rows(path)
+    if len(missing):
+        raise ValueError(f"{path}: column 'text' is empty in rows {missing[:5].tolist()}; give "
+                         "every course a text (an empty string is allowed) and prepare it again")
+    course_ids = pd.read_parquet(path, columns=["course_id"])["course_id"].to_numpy()
     coder = coder or Coder.from_pretrained(model_dir)
-    scores = coder.score(frame, progress=True)
-    return save_predictions(out_dir, split, frame["course_id"].to_numpy(), scores, coder.labels,
-                            coder.precision, coder.level)
+    store = split_token_store(prepared_dir, split, coder.tokenizer, coder.max_tokens)
+    if len(store) != len(course_ids):
+        folder = Path(store.ids.filename).parent if store.offsets[-1] else "its token store"
+        raise ValueError(f"{path}: {len(course_ids)} courses but its token store {folder} holds "
+                         f"{len(store)} documents; delete that folder to tokenize it again")
+    scores = coder.score_documents(store, progress=True)  # [courses, labels]
+    return save_predictions(out_dir, split, course_ids, scores, coder.labels, coder.precision,
+                            coder.level)
 
 
 # ----------------------------------------------------------------------------- command line

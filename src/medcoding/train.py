@@ -85,6 +85,7 @@ from medcoding.encoding import (
     collate,
     document_markers,
     load_encoder_and_tokenizer,
+    null_text_rows,
     read_with_markers,
     split_token_store,
 )
@@ -196,25 +197,13 @@ def split_path(prepared_dir: str | os.PathLike, split: str) -> Path:
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; found {names}. "
                          "Re-create it with `medcoding prepare` (CONTRIBUTING.md, Prepared splits)")
-    if _may_hold_nulls(parquet, "text"):
-        table = pq.read_table(path, columns=["text", "course_id"])
-        bad_text = np.flatnonzero(table["text"].is_null().to_numpy(zero_copy_only=False))
-        if len(bad_text):
-            courses = table["course_id"].take(bad_text[:5]).to_pylist()
-            raise ValueError(f"{path}: column 'text' is empty in rows {bad_text[:5].tolist()} "
-                             f"(course_id {courses}); fix or drop those courses in preprocessing")
+    bad_text = null_text_rows(path)
+    if len(bad_text):
+        courses = pq.read_table(path, columns=["course_id"])["course_id"].take(bad_text[:5])
+        raise ValueError(f"{path}: column 'text' is empty in rows {bad_text[:5].tolist()} "
+                         f"(course_id {courses.to_pylist()}); fix or drop those courses in "
+                         "preprocessing")
     return path
-
-
-def _may_hold_nulls(parquet: pq.ParquetFile, column: str) -> bool:
-    """Whether a row group of ``parquet`` may hold nulls in ``column`` (no null count, or one)."""
-    index = parquet.schema_arrow.get_field_index(column)
-    metadata = parquet.metadata
-    for group in range(metadata.num_row_groups):
-        statistics = metadata.row_group(group).column(index).statistics
-        if statistics is None or not statistics.has_null_count or statistics.null_count:
-            return True
-    return False
 
 
 def load_split(prepared_dir: str | os.PathLike, split: str,
