@@ -275,9 +275,10 @@ def reading(differences: pd.DataFrame, metric: str = "f1_micro",
 
 
 def summary_text(run_dir: str | Path) -> str:
-    """The headline table (Markdown) and its readings in micro F1 and MAP, from the tables the results chapter wrote
-    (``tables/results_baselines.csv``, ``tables/results_baseline_differences.csv``): the text
-    for a README or a report, generated from a run, never typed."""
+    """The headline table (Markdown) and its readings in micro F1 and MAP, from the tables the
+    results chapter wrote (``tables/results_baselines.csv``,
+    ``tables/results_baseline_differences.csv``): the text for a README or a report, generated
+    from a run, never typed."""
     tables = Path(run_dir) / "tables"
     paths = [tables / "results_baselines.csv", tables / "results_baseline_differences.csv"]
     for path in paths:
