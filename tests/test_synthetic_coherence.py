@@ -546,3 +546,113 @@ def test_no_small_child_comes_to_hospital_alone():
     alone = [c for c, text in texts().items() if ages[c] < 15 and re.search(
         r"(?:by (?:ambulance|own transport|taxi)|outpatient clinic)[^.\n]* alone\.", text)]
     assert alone == []
+
+
+def _notes_in_order() -> dict[int, list[tuple[str, str]]]:
+    notes = cohort().notes
+    out: dict[int, list[tuple[str, str]]] = {}
+    for course, note_type, text in zip(notes["course_id"], notes["note_type"], notes["text"],
+                                       strict=True):
+        out.setdefault(course, []).append((note_type, text))
+    return out
+
+
+LEAVES = re.compile(r"\b(?:discharg|goes home|went home|sent home)", re.IGNORECASE)
+POSTOPERATIVE = re.compile(r"postoperative|sutures to be removed|weight-bearing", re.IGNORECASE)
+
+
+def test_a_note_tells_only_what_has_happened_by_its_day():
+    """The notes of a course are its days in order (the k-th note is day k): no "on day 4" in
+    the note of day 2, no culture "without growth after 6 days" before six days have passed,
+    no "goes home in the afternoon" before the last note, no sutures before the operation."""
+    late = leaves = early_surgery = 0
+    for notes in _notes_in_order().values():
+        operated = next((k for k, (t, _) in enumerate(notes) if t == "operation_note"), None)
+        for k, (_, text) in enumerate(notes, start=1):
+            body = text.split("\n", 1)[1] if "\n" in text else ""
+            late += sum(int(n) > k for n in re.findall(r"\b[Oo]n day (\d+)", body))
+            late += sum(int(n) >= k for n in re.findall(r"without growth after (\d+) days", body))
+            late += sum(int(n) != k for n in re.findall(r"^Day (\d+):", body, re.MULTILINE))
+            leaves += k < len(notes) and bool(LEAVES.search(body))
+            early_surgery += operated is not None and k - 1 < operated and bool(
+                POSTOPERATIVE.search(body))
+    assert (late, leaves, early_surgery) == (0, 0, 0)
+
+
+def _abrupt() -> set[str]:
+    return set(icd10.range_categories(language.load("population")["abrupt_onset"]))
+
+
+def test_an_abrupt_illness_began_hours_or_a_day_or_two_before():
+    """An infarction, a stroke, sepsis or an injury did not start a week ago."""
+    abrupt = _abrupt()
+    assert {"I21", "I63", "A41", "S72"} <= abrupt
+    primary = cohort().truth.query("is_primary").set_index("course_id")["code"].str[:3]
+    onsets = re.compile(r"(?:symptoms started|after) (\d+) days(?: ago| of symptoms)")
+    checked = long_ago = 0
+    for course, text in texts().items():
+        if primary.get(course) in abrupt:
+            days = [int(n) for n in onsets.findall(text)]
+            checked += 1
+            long_ago += any(n > 2 for n in days)
+    assert checked > 500 and long_ago == 0
+
+
+def test_a_clinic_visit_rules_out_no_emergency():
+    """Outside the emergency department an outpatient course plans no serial troponins for an
+    infarction nor a CT angiography for a pulmonary embolism."""
+    courses = cohort().courses
+    types = _note_types()
+    emergency = {name for name, spec in language.load("specialties")["specialties"].items()
+                 if spec.get("style") == "triage"}
+    clinic = set(courses.loc[~courses["inpatient"] & ~courses["specialty"].isin(emergency),
+                             "course_id"]) - {c for c in types.index if "triage_note" in types[c]}
+    distractors = cohort().distractors
+    ruled = distractors[distractors["kind"].isin(["ruled_out", "to_exclude"])
+                        & distractors["course_id"].isin(clinic)]
+    emergencies = ruled[ruled["code"].str[:3].isin(["I21", "I26", "I63", "K35"])]
+    tests = [c for c in clinic if re.search(r"serial troponins|CT pulmonary angiography",
+                                            texts()[c])]
+    assert len(clinic) > 500 and (len(emergencies), len(tests)) == (0, 0)
+
+
+def test_glucose_and_oedema_follow_the_conditions():
+    """A triage blood glucose outside 3.9-7.8 mmol/L needs a condition that moves it (a
+    5-year-old with chest pain read 9.2), and oedema on examination a condition that causes it
+    (heart failure, kidney or liver disease, ...; a 7-year-old had pitting oedema)."""
+    high, low, oedema = _needing("hyperglycaemia"), _needing("hypoglycaemia"), _needing("oedema")
+    glucose = re.compile(r"\b(?:Blood glucose|BS) (\d+\.\d) mmol/L")
+    swollen = re.compile(r"\b(?:Mild|Slight|Moderate) (?:ankle|pitting|peripheral) oede",
+                         re.IGNORECASE)
+    measured = unexplained = oedemas = unfounded = 0
+    for course, text in texts().items():
+        for value in (float(v) for v in glucose.findall(text)):
+            measured += 1
+            unexplained += (value > 7.8 and course not in high) or (value < 3.9
+                                                                    and course not in low)
+        if swollen.search(text):
+            oedemas += 1
+            unfounded += course not in oedema
+    assert measured > 300 and oedemas > 30 and (unexplained, unfounded) == (0, 0)
+
+
+REASON = re.compile(r"^(?:Reason for admission|Reason for referral|Cause of contact|Presenting "
+                    r"complaint|Admission reason|Referral): (.*)$", re.MULTILINE)
+
+
+def test_no_reason_for_contact_is_an_icd_title_verbatim():
+    """The reason for contact names the primary in clinical words, never its WHO title
+    ("Admission for abnormal findings on diagnostic imaging of central nervous system");
+    titles of one or two words ("inguinal hernia") are the clinical words too."""
+    primary = cohort().truth.query("is_primary").set_index("course_id")["code"]
+    checked, verbatim = 0, []
+    for course, text in texts().items():
+        code = primary[course]
+        titled = [t.lower() for t in (icd10.title(code), *language.titles(code[:3]))
+                  if t and len(t.split()) >= 3]
+        for line in REASON.findall(text):
+            checked += 1
+            low = line.lower()
+            verbatim += [(code, t) for t in titled if re.search(
+                r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", low)]
+    assert checked > 3000 and verbatim == []

@@ -49,7 +49,7 @@ def test_mappings_merge_key_by_key():
 def test_the_profile_override_maps_to_the_config():
     profile = yaml.safe_load(open("params/default.yaml", encoding="utf-8"))
     config = SyntheticConfig.from_dict(profile["synthetic_overrides"])
-    assert config.self_harm_rate["emergency_medicine"] == 0.12
+    assert config.self_harm_rate["emergency_medicine"] == 0.18
 
 
 def test_cli_reports_bad_config_without_traceback(tmp_path, capsys):

@@ -325,16 +325,23 @@ def _names_of_code(code: str) -> frozenset[str]:
 
 
 @functools.cache
+def _sibling_names(code: str) -> frozenset[str]:
+    """The names (lower-case) that point at a specific sibling of ``code`` and not at it."""
+    taken: set[str] = set()
+    for sibling in who.get_children(code[:3]):  # the unspecified .9 names the category
+        if sibling != code and icd10.is_valid(sibling) and not sibling.endswith(".9"):
+            taken |= _names_of_code(sibling)
+    taken -= _names_of_code(code) if "." in code else set()
+    return frozenset(taken)
+
+
+@functools.cache
 def general_forms(code: str) -> tuple[str, ...]:
     """The category's forms that may name ``code``: none that names a specific sibling
     (L40.4 guttate psoriasis is never "impetigo herpetiformis", L40.1's term); the cleaned
     category title when no form is left."""
     category = code[:3]
-    taken: set[str] = set()
-    for sibling in who.get_children(category):  # the unspecified .9 names the category
-        if sibling != code and icd10.is_valid(sibling) and not sibling.endswith(".9"):
-            taken |= _names_of_code(sibling)
-    taken -= _names_of_code(code) if "." in code else set()
+    taken = _sibling_names(code)
     kept = tuple(f for f in forms_of(category)["forms"] if f.lower() not in taken)
     return kept or (_plain_title(icd10.title(category)),)
 
@@ -380,6 +387,74 @@ def name(code: str, r: random.Random, config) -> str:
     if forms["typos"] and r.random() < config.form_typo_rate:
         return pick(r, forms["typos"])
     return pick(r, general_forms(code))
+
+
+_PLAIN_WORDS = (("malignant neoplasm", "cancer"), ("benign neoplasm", "benign tumour"),
+                ("neoplasm of uncertain or unknown behaviour", "tumour of uncertain behaviour"),
+                ("abnormal findings on diagnostic imaging", "abnormal imaging"),
+                ("abnormal results of function studies", "abnormal function tests"),
+                ("burn and corrosion", "burn"), ("dislocations, sprains and strains", "sprains"),
+                ("superficial injury", "graze"), ("open wound", "wound"))
+
+
+_REWORDINGS = tuple((re.compile(p), q) for p, q in (
+    (r"\b(of|on|in) (?!the |a |an |other |unspecified |multiple |both )", r"\1 the "),
+    (r"^other ", ""), (r" of other [\w ]+$", ""), (r" complicated by ", " with "),
+    (r"\bneoplasm(s?)\b", r"tumour\1"), (r"\bplasmodium ", ""), (r",.*$", ""),
+    (r" (due to|without|with|not) .*$", ""),
+    (r"^(\w+ \w+) and .*$", r"\1"), (r"^\w+ and ", ""),
+    (r" in other [\w ]+ classified elsewhere$", ""), (r"^need for immunization against ",
+                                                     "vaccination against "),
+    (r"^(\w+) due to (.+)$", r"\2 \1"), (r"^[\w ]+? by ", "")))
+
+
+_JOINING = ("of", "on", "in", "and", "or", "with", "without", "due", "to", "by", "for")
+
+
+def _names_any(text: str, names: set[str]) -> bool:
+    low = text.lower()
+    return any(re.search(r"(?<![\w-])" + re.escape(n) + r"(?![\w-])", low) for n in names)
+
+
+def _untitled(code: str) -> set[str]:
+    return {t.lower() for t in (*titles(code[:3]), icd10.title(code)) if t}
+
+
+def clinical_name(code: str, r: random.Random, config) -> str:
+    """A name of ``code`` for the reason for contact: as :func:`name`, never a WHO title of
+    the code or its category verbatim ("Admission for abnormal findings on diagnostic imaging
+    of central nervous system"); where every form is a title, the title in clinical words
+    ("abnormal imaging of the central nervous system", "fracture of the forearm")."""
+    banned = _untitled(code)
+    text = name(code, r, config)
+    if text.lower() not in banned:
+        return text
+    forms = forms_of(code[:3])
+    options = [f for f in (*forms["code_forms"].get(code, ()), *derived_code_forms(code),
+                           *forms["abbrev"], *general_forms(code)) if f.lower() not in banned]
+    if options:
+        return pick(r, options)
+    low = text[:1].lower() + text[1:]
+    for title_words, plain in _PLAIN_WORDS:
+        low = low.replace(title_words, plain)
+    taken = _sibling_names(code)  # a specific sibling's name, nowhere in the rewording
+    original = low
+    for pattern, repl in _REWORDINGS:  # until it is no title (nor a sibling code's name)
+        if low.lower() not in banned:
+            break
+        reworded = pattern.sub(repl, low, count=1).strip(" ,")
+        if len(reworded) >= 4 and not _names_any(reworded, taken):
+            low = reworded
+    words = original.split()
+    own = icd10.title(code) if "." in code else ""
+    if low.lower() in banned and own and len(own.split()) <= 2:  # K01.0 "embedded teeth"
+        low = _lower_first(own)
+    elif low.lower() in banned and len(words) >= 3 and words[1] not in _JOINING:
+        low = f"{' '.join(words[1:])} ({words[0]})"  # "sylvatic yellow fever" -> "yellow fever
+        # (sylvatic)"
+    if low.lower() in banned and " and " in low:  # "hordeolum or chalazion": either sibling
+        low = low.replace(" and ", " or ", 1)
+    return low
 
 
 SELF_HARM_NAMES = ("suicide attempt", "attempted suicide", "deliberate self-harm", "self-harm",

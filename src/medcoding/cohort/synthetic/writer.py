@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 from dataclasses import dataclass, field
 
 from medcoding import icd10
@@ -75,9 +76,21 @@ COURSE_SLOTS = ("year", "ago", "age", "alone", "person", "sbp", "dbp", "pulse", 
                 "weight", "height", "ef", "grade", "stay", "home", "Year", "Ago", "Age", "Person",
                 "Stay", "household", "gcs", "spouse", "Spouse", "kin", "Kin",
                 "Household", "nerve", "muscle", "occupation", "Occupation", "alcohol", "Alcohol",
-                "quit", "quitago", "oxygen", "referral", "mobility", "Mobility")  # slots whose
-# value is the course's own
+                "quit", "quitago", "oxygen", "referral", "mobility", "Mobility", "glucose",
+                "oedema", "since", "spell", "onday", "Onday", "sofar")  # slots whose value is
+# the course's own
 BANDS = ((18, "child"), (75, "adult"), (200, "old"))
+# Day references, filled when the note they land in is known (its day: the 1-based position of the
+# note in the course): "on day N" never later than the note's own day, "after N days" of a culture
+# never longer than the course has run (see _Writer._render)
+ON_DAY, SO_FAR = "\x01", "\x03"
+DISCHARGE = re.compile(r"\b(?:discharg|goes home|went home|sent home)", re.IGNORECASE)  # a
+# routine sentence that says the patient leaves: only in the course's last note
+OEDEMA = {False: ("No ankle oedema", "No pitting oedema", "No peripheral oedema",
+                  "No oedema of the legs", "No ankle oedema bilaterally"),
+          True: tuple(f"{how} {where} oedema{side}" for how in ("Mild", "Slight", "Moderate")
+                      for where in ("ankle", "pitting", "peripheral")
+                      for side in (" bilaterally", "", " on the left", " on the right"))}
 RETIREMENT_AGE = 67  # works from 18 to 66; retired from 67
 NOT_A_JOB = ("student", "unemployed person")
 REFERRALS = {True: ("physiotherapy", "rehabilitation", "the municipality"),
@@ -205,6 +218,29 @@ class _Values:
             grades, years = pools["grade"], int(self.fixed.get("age", age))
             return grades[max(0, min(len(grades) - 1, years - 7))]
         return language.pick(r, pools[key])
+
+
+MARKERS = re.compile("[" + ON_DAY + SO_FAR + "]")
+
+
+def _when(match: re.Match, day: int, inpatient: bool, r: random.Random) -> str:
+    """A day reference in a note of ``day`` (1 the first note): "on day N" with N from 2 to the
+    note's day ("at admission" in the first note, "at the visit" outside a ward), a culture
+    "after N days" shorter than the course so far ("so far" in the first note; a visit counts
+    as a day)."""
+    marker, before = match.group(), match.string[max(0, match.start() - 2):match.start()]
+    if marker == SO_FAR:
+        if day == 1:
+            return "so far"
+        return f"after {r.randint(1, day - 1)} days"
+    if not inpatient:
+        text = "at the visit"
+    elif day == 1:
+        text = language.pick(r, ("at admission", "on arrival"))
+    else:
+        text = f"on day {r.randint(2, day)}"
+    starts = not before or before[-1] == "\n" or before in (". ", ": ")  # a sentence's start
+    return text[:1].upper() + text[1:] if starts else text
 
 
 class _Draft:
@@ -383,6 +419,10 @@ class Writer:
         self.needs = {need: set(icd10.range_categories(ranges))
                       for need, ranges in self.pop["treatment_needs"].items()}
         self.neutral_needs = self.pop["neutral_needs"]
+        self.abrupt = set(icd10.range_categories(self.pop["abrupt_onset"]))
+        self.emergency_rule_out = set(self.pop["emergency_rule_out"])
+        self.rule_out_clinic = [[c for c in pool if c not in self.emergency_rule_out]
+                                for pool in self.rule_out]
         self._habit_draws: tuple = (None, [], set())  # (patient id, its draws, its categories)
         self.antidotes = {antidote[0] for antidote in self.pop["antidotes"].values()}
         self.lab_tests = {c: {test for test, *_ in spec.get("labs", [])}
@@ -444,6 +484,14 @@ class Writer:
         limits = self.bmi_forms.get(text) if code[:3] == "E66" else None
         if limits is not None and not limits[0] <= self.bmi < limits[1]:
             return "obesity"  # a class that the written BMI does not have
+        return text
+
+    def _clinical_name(self, code: str, r: random.Random) -> str:
+        """The name of the reason for contact: never a WHO title verbatim."""
+        text = language.clinical_name(code, r, self.cfg)
+        limits = self.bmi_forms.get(text) if code[:3] == "E66" else None
+        if limits is not None and not limits[0] <= self.bmi < limits[1]:
+            return "obesity"
         return text
 
     def _say(self, key: str, r: random.Random, values: _Values, **extra) -> str:
@@ -532,6 +580,10 @@ class Writer:
                        ("the memory clinic",) if "cognition" in needs else ()),
                    "mobility": MOBILITY["chair" if needs & {"oxygen", "frail"} else "walks"]}
         fixed["oxygen"] = f"{r.randint(1, 5)} L oxygen" if "oxygen" in needs else "room air"
+        fixed["glucose"] = self._glucose(course, present, needs, r)
+        fixed["oedema"] = language.pick(r, OEDEMA["oedema" in needs])
+        fixed["since"], fixed["spell"] = self._onset(course, r)
+        fixed["onday"], fixed["sofar"] = ON_DAY, SO_FAR
         birth_year = patient.birth_year()
         values = _Values(r, fixed, birth_year, year, choices=choices,
                          outpatient=not course.inpatient)
@@ -665,6 +717,32 @@ class Writer:
         return Record(notes, [(d, atc) for d, (atc, _) in meds.items()],
                       [(t, v, u) for t, (v, u) in labs.items()], truth, distractors, chars)
 
+    def _glucose(self, course: Course, present: set[str], needs: set[str],
+                 r: random.Random) -> str:
+        """The triage blood glucose: low only with a hypoglycaemia or an insulin overdose, high
+        with diabetes (up to 16) or a condition that raises it (sepsis, infarction, stroke,
+        pancreatitis: up to 10.5), else normal for the age."""
+        if "hypoglycaemia" in needs:
+            return f"{r.uniform(1.8, 3.6):.1f}"
+        if "hyperglycaemia" in needs:
+            diabetic = not present.isdisjoint(("E10", "E11", "E12", "E13", "E14"))
+            return f"{r.uniform(6.0, 16.0) if diabetic else r.uniform(5.0, 10.5):.1f}"
+        return f"{r.uniform(4.0, 6.5) if course.age < 12 else r.uniform(4.5, 7.4):.1f}"
+
+    def _onset(self, course: Course, r: random.Random) -> tuple[str, str]:
+        """When the symptoms began (``since``, "symptoms started ...") and how long they have
+        lasted (``spell``, "after ..."): hours to two days for an abrupt primary (an
+        infarction, a stroke, sepsis, an injury; population.yaml abrupt_onset), else days."""
+        if course.primary[:3] in self.abrupt:
+            hours = r.randint(1, 12)
+            return language.pick(r, ((f"{hours} hours ago", f"{hours} hours of symptoms"),
+                                     ("a few hours ago", "a few hours of symptoms"),
+                                     ("this morning", "a few hours of symptoms"),
+                                     ("yesterday", "a day of symptoms"),
+                                     ("2 days ago", "2 days of symptoms")))
+        days = r.randint(2, 9)
+        return f"{days} days ago", f"{days} days of symptoms"
+
     def _habits(self, patient: Patient, course: Course, present: set[str], year: int,
                 r: random.Random) -> dict:
         """Work, smoking and alcohol: the patient's own (drawn from the patient's id, the same
@@ -751,7 +829,7 @@ class Writer:
             others = language.join_names([self._name(c, r) for c in course.differentials])
             for where in ("intake", "summary"):
                 draft.add("suspected", self._say("suspected", r, values,
-                                                 name=self._name(course.primary, r),
+                                                 name=self._clinical_name(course.primary, r),
                                                  others=others), where=where)
             distractors += [(c, "differential") for c in course.differentials]
         else:
@@ -759,8 +837,8 @@ class Writer:
             key = ("presentation.obstetric" if s.style == "obstetric" else
                    "presentation.planned" if planned else "presentation.chronic"
                    if course.primary[:3] in cat.chronic_set else "presentation.acute")
-            draft.add("presentation", self._say(key, r, values, name=self._name(course.primary, r)),
-                      where="intake")
+            draft.add("presentation", self._say(key, r, values, name=self._clinical_name(
+                course.primary, r)), where="intake")
             if course.suspected is not None:
                 draft.add("suspected", self._say(
                     "suspected", r, values, name=self._name(course.suspected, r),
@@ -770,7 +848,7 @@ class Writer:
                                              name=self._name(course.primary, r)), where="summary")
             tests = [t for t in spec.get("rule_out", []) if not t.startswith("a normal")]
             if tests and course.inpatient and r.random() < CONFIRMED_BY_TEST:
-                name = self._name(course.primary, r)
+                name = self._clinical_name(course.primary, r)  # the suspicion is a reason
                 if r.random() < SUSPECTED_FIRST:
                     draft.add("presentation", self._say("distractors.suspicion", r, values,
                                                         name=name), where="intake")
@@ -859,6 +937,7 @@ class Writer:
                      male: bool) -> None:
         cfg, cat = self.cfg, self.cat
         adult = course.age >= 18
+        clinic = not course.inpatient and s.style != "triage"  # outside the emergency department
         mentioned: set[str] = set()  # the distractors chosen: named once, never present (a
         # negated stroke is no heart condition to the related-cardiovascular step below)
 
@@ -888,7 +967,8 @@ class Writer:
                     key, route = "distractors.negated_healthy", "negation_known"
                 elif known:
                     key, route = "distractors.negated_known", "negation_known"
-                elif len(chosen) == 1 and tests and r.random() < 0.5:
+                elif len(chosen) == 1 and tests and r.random() < 0.5 and not (
+                        clinic and chosen[0] in self.emergency_rule_out):
                     key, route = "distractors.negated_test", "negation"
                 else:
                     key, route = "distractors.negated", "negation"
@@ -896,6 +976,8 @@ class Writer:
                                            test=language.pick(r, tests) if tests else ""), r=r)
                 out += [(cat.code_of(c, r), "negated") for c in chosen]
         rule_out = self.rule_out[course.specialty]
+        if clinic:  # a clinic rules out no infarction, no embolism, no stroke
+            rule_out = self.rule_out_clinic[course.specialty]
         for kind, rate, pool, route, key in (
                 ("ruled_out", cfg.ruled_out_rate, rule_out, "negation", "ruled_out"),
                 ("to_exclude", cfg.to_exclude_rate, rule_out, "plan", "to_exclude"),
@@ -954,9 +1036,18 @@ class Writer:
 
     def _pool_lines(self, draft: _Draft, name: str) -> list[list[str]]:
         """The sections of ``draft``'s notes that pool ``name``'s sentences go into."""
+        return [lines for _, lines in self._pool_places(draft, name)]
+
+    def _pool_places(self, draft: _Draft, name: str) -> list[tuple[int, list[str]]]:
+        """The sections of :meth:`_pool_lines`, each with the index of its note; a
+        postoperative pool's only from the operation note on (no sutures before the
+        operation)."""
         wanted = self.filler_sections[name]
-        return [sections[section] for _, sections in draft.notes for section in wanted
-                if section in sections]
+        start = 0
+        if name in self.operation_filler:
+            start = next((i for i, (t, _) in enumerate(draft.notes) if t == "operation_note"), 0)
+        return [(i, sections[section]) for i, (_, sections) in enumerate(draft.notes)
+                if i >= start for section in wanted if section in sections]
 
     def _filler(self, s: Specialty, style: dict, draft: _Draft, r: random.Random,
                 values: _Values, long: bool, pools: tuple, variant: tuple) -> None:
@@ -967,8 +1058,9 @@ class Writer:
         if long:
             count = max(count, LONG_COURSE_SENTENCES)
         targets, pool = [], []
+        last = len(draft.notes) - 1
         for name, templates in pools:
-            lines = self._pool_lines(draft, name)
+            lines = self._pool_places(draft, name)
             if lines:
                 targets.append(lines)
                 pool += [(len(targets) - 1, kind, t, name in self.repeatable)
@@ -988,8 +1080,12 @@ class Writer:
             else:
                 options = template[variant]
                 sentence = options[int(r.random() * len(options))]
-            lines = targets[target]
-            lines[int(r.random() * len(lines))].append(self._typo(sentence, r))
+            places = targets[target]
+            if DISCHARGE.search(sentence):  # the patient leaves: only in the last note
+                places = [place for place in places if place[0] == last]
+                if not places:
+                    continue
+            places[int(r.random() * len(places))][1].append(self._typo(sentence, r))
 
     def _render(self, draft: _Draft, course: Course, r: random.Random,
                 study: str) -> list[tuple[str, str]]:
@@ -997,7 +1093,8 @@ class Writer:
         notes = []
         surname = language.load("language")["values"]["surname"]
         headers = self.headers if course.inpatient else self.outpatient_headers
-        for day, (note_type, sections) in enumerate(draft.notes):
+        day = 0  # the day of the note: its position among the notes written
+        for note_type, sections in draft.notes:
             titles = _titles(note_type, course.inpatient, draft.intake[0], study)
             title = language.pick(r, titles)
             head = language.pick(r, (f"{title}, {department}", f"{department}. {title}",
@@ -1006,13 +1103,17 @@ class Writer:
             if not any(sections.values()):
                 continue  # a heading with nothing under it (a quiet day, an operation note
                 # whose sentences went elsewhere) is no note
+            day += 1
             lines = [head]
             for section, sentences in sections.items():
                 if not sentences:
                     continue
                 header = language.pick(r, headers[section])
                 if note_type == "progress_note" and course.inpatient and r.random() < 0.5:
-                    header = f"Day {day + 1}"
+                    header = f"Day {day}"
                 lines.append(f"{header}: " + " ".join(sentences))
-            notes.append((note_type, "\n".join(lines)))
+            text = "\n".join(lines)
+            if MARKERS.search(text):
+                text = MARKERS.sub(lambda m, d=day: _when(m, d, course.inpatient, r), text)
+            notes.append((note_type, text))
         return notes
