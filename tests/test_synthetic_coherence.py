@@ -656,3 +656,26 @@ def test_no_reason_for_contact_is_an_icd_title_verbatim():
             verbatim += [(code, t) for t in titled if re.search(
                 r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", low)]
     assert checked > 3000 and verbatim == []
+
+
+STOPPED = re.compile(r"\b(?:Former smoker|Ex-smoker), stopped in (\d{4}); (\d+) pack-years\.")
+STILL = re.compile(r"\bSmoking: (\d+) pack-years, still smoking\.")
+
+
+def test_pack_years_fit_the_years_smoked():
+    """At most two packs a day from age 12: a man of 76 who stopped at 20 cannot have 13
+    pack-years, nor a smoker of 30 have 45."""
+    courses = cohort().courses.set_index("course_id")
+    born = pd.to_datetime(courses["start_date"]).dt.year - courses["age"] - 1  # the earliest
+    checked, wrong = 0, []
+    for course, text in texts().items():
+        for match in STOPPED.finditer(text):
+            checked += 1
+            years = int(match.group(1)) - born[course] - 12
+            if int(match.group(2)) > 2 * max(years + 1, 1):
+                wrong.append((course, courses.at[course, "age"], match.group()))
+        for match in STILL.finditer(text):
+            checked += 1
+            if int(match.group(1)) > 2 * max(courses.at[course, "age"] - 12, 1):
+                wrong.append((course, courses.at[course, "age"], match.group()))
+    assert checked > 100 and wrong == []

@@ -749,7 +749,8 @@ class Writer:
         in every course), fitting the age and the course's F10, F17 and J44. Works from 18 to
         66 (years in the job since the start age), retired from 67; a smoker with F17, never
         "never smoked" after COPD or with tobacco dependence at any time, an ex-smoker only
-        after the patient's year of stopping; heavy drinking with F10, never "no alcohol"
+        after the patient's year of stopping, pack-years from the packs a day over the years
+        smoked (from 14-19 to stopping, or to now); heavy drinking with F10, never "no alcohol"
         for a patient who has or will have alcohol dependence."""
         if self._habit_draws[0] != patient.patient_id:  # once per patient (courses in a row)
             h = random.Random(patient.patient_id)
@@ -758,7 +759,8 @@ class Writer:
                                    for code in (other.primary, *other.chronic, *other.acute)})
         _, draws, ever = self._habit_draws
         job, student, start = self.jobs[int(draws[0] * len(self.jobs))], draws[1] < 0.3, draws[2]
-        smoke, quit_age, packyears, cigs = draws[3], 20 + int(draws[4] * 25), draws[5], draws[6]
+        smoke, quit_age, packs = draws[3], 20 + int(draws[4] * 25), 0.5 + draws[5]  # packs/day
+        smoke_start = 14 + int(draws[10] * 6)  # the age smoking began, 14-19
         drink, light, heavy = draws[7], draws[8], draws[9]
         age = course.age
         article = "an" if job[0] in "aeiou" else "a"
@@ -791,10 +793,12 @@ class Writer:
         else:
             alcohol = f"alcohol {1 + int(light * 9)} units a week"
         quit = patient.birth_year() + quit_age
+        smoked_years = (min(quit_age, age) if smoking == "former" else age) - smoke_start
         return {"occupation": occupation, "smoking": smoking, "alcohol": alcohol,
                 "units": str(units), "quit": str(min(quit, year)),
-                "quitago": str(max(1, year - quit)), "packyears": str(10 + int(packyears * 35)),
-                "cigs": str(10 + int(cigs * 20))}
+                "quitago": str(max(1, year - quit)),
+                "packyears": str(max(1, round(packs * max(1, smoked_years)))),
+                "cigs": str(round(packs * 20))}
 
     def _contraindications(self, meds: dict, codes: list[str], r: random.Random) -> None:
         """Drop the drugs that the patient's state forbids (``population.yaml:
