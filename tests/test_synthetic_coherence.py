@@ -430,13 +430,6 @@ def test_a_work_up_rules_out_what_the_specialty_would_suspect():
     assert wrong == []  # no toxicology patient is suspected of appendicitis
 
 
-def _needing(need: str) -> set[int]:
-    """Courses with a true category that calls for ``need`` (population.yaml treatment_needs)."""
-    categories = {c for spec in language.load("population")["treatment_needs"][need].split(",")
-                  for c in icd10.range_categories(spec)}
-    return _courses(categories)
-
-
 def test_fever_needs_an_infection_and_a_low_saturation_a_condition_that_needs_oxygen():
     infected, oxygen = _needing("infection"), _needing("oxygen")
     temperature = re.compile(r"(?<!troponin )\b(?:T|temp|Temp|Temperature|temperature) "
@@ -679,3 +672,20 @@ def test_pack_years_fit_the_years_smoked():
             if int(match.group(1)) > 2 * max(courses.at[course, "age"] - 12, 1):
                 wrong.append((course, courses.at[course, "age"], match.group()))
     assert checked > 100 and wrong == []
+
+
+def test_cultures_are_taken_for_an_infection_on_a_ward():
+    """No blood or urine culture in a clinic letter, nor in a course without an infection
+    (an outpatient cardiology letter read "Blood cultures pending")."""
+    infected = _needing("infection")
+    inpatient = cohort().courses.set_index("course_id")["inpatient"]
+    culture = re.compile(r"\b(Blood cultures|Urine culture) (negative|pending|without growth)")
+    cultured = [course for course, text in texts().items() if culture.search(text)]
+    wrong = [course for course in cultured if not inpatient[course] or course not in infected]
+    assert len(cultured) > 50 and wrong == []
+
+
+def test_one_year_is_singular():
+    plural = [course for course, text in texts().items()
+              if re.search(r"(?<![\d.,])1 years\b", text)]
+    assert plural == []

@@ -101,7 +101,12 @@ def render(template: str | Template, r: random.Random, values: dict[str, str]) -
     out: list[str] = []
     _render(parts, r, values, out)
     text = "".join(out)
+    if "1 years" in text:  # a drawn count of one: "a year ago", "for 1 year"
+        text = _ONE_YEAR.sub(lambda m: "a year ago" if m.group(1) else "1 year", text)
     return text[:1].upper() + text[1:]
+
+
+_ONE_YEAR = re.compile(r"(?<![\d.,])1 years( ago)?\b")
 
 
 def pick(r: random.Random, options):
