@@ -38,6 +38,8 @@ GROUPS = (("E10", "E14", "DM"), ("I10", "I15", "HT"), ("X60", "X84", "X"), ("X40
 TAIL_EXCLUDED = "O00-O99,P00-P96,V01-Y98,Z00-Z99,U00-U85,T36-T65,X40-X84"
 SECONDARY_TAIL = "D50-N99,R00-R99,S00-T35"  # no tropical infections beside a course
 PSYCHIATRY = ("adult_psychiatry", "child_and_adolescent_psychiatry")
+CHILD_POISONING_AGE = 12  # below it: population.yaml accidental_methods_child
+NO_INTENT_AGE = 10  # below it, a poisoning is always accidental (no intent to ask about)
 
 
 @functools.cache
@@ -210,6 +212,7 @@ class Catalogue:
                            if "symptom" in spec}
         self.self_harm_methods = [tuple(m) for m in population["self_harm_methods"]]
         self.accidental_methods = [tuple(m) for m in population["accidental_methods"]]
+        self.accidental_methods_child = dict(population["accidental_methods_child"])
         self.z_encounters = [tuple(z) for z in population["z_encounters"]]
 
     @staticmethod
@@ -441,8 +444,10 @@ def _draw_course(cat: Catalogue, r: random.Random, patient: Patient, number: int
         category = _primary(cat, r, s, age_f, male, present)
         if "T36" <= category <= "T65" and age_f >= 1:  # a poisoning: accidental or intent unknown
             poison, external, method, drug = r.choice(cat.accidental_methods)
+            if age_f < CHILD_POISONING_AGE:
+                method = cat.accidental_methods_child[poison]
             course.kind, course.primary = "poisoning", poison
-            if r.random() < cfg.accidental_share:
+            if r.random() < cfg.accidental_share or age_f < NO_INTENT_AGE:
                 course.intent, course.event = "accidental", (poison, external + ".0", method, drug)
                 course.acute.append(external + ".0")
             else:

@@ -26,6 +26,7 @@ from medcoding import icd10
 from medcoding.cohort.synthetic import language
 from medcoding.cohort.synthetic.population import (
     EPOCH,
+    NO_INTENT_AGE,
     PSYCHIATRY,
     Catalogue,
     Course,
@@ -878,6 +879,9 @@ class Writer:
         elif course.intent == "method_only":
             draft.add("presentation", self._say("self_harm_method_only", r, values,
                                                 method=method), where="intake")
+        elif course.intent == "accidental" and course.age < NO_INTENT_AGE:  # a child: no intent
+            draft.add("presentation", self._say("accidental_child", r, values, method=method),
+                      where="intake")
         elif course.intent == "accidental":
             draft.add("presentation", self._say("accidental", r, values, method=method),
                       where="intake")
