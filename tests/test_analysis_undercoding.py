@@ -294,6 +294,9 @@ def test_reading_covers_truth_mechanisms_and_their_absence():
     real = undercoding.reading(undercoding.beside_study(make_inputs(False), ["X60-X84"],
                                                         {"X60-X84": 0.05}))
     assert real.endswith("needs the review sheets.")
+    none_present = summary.assign(present=0, top_reason_cases=0)  # every flagged case absent
+    text = undercoding.reading(beside, checked, none_present)
+    assert "missing a present one" not in text and "an absent one is negated" in text
 
 
 def test_beside_long_stacks_ours_with_the_study_where_it_has_a_value():
@@ -375,3 +378,15 @@ def test_validation_differences_pair_the_models_by_hand():
                            "(under-coding recall), and 50% of the uncoded cases it flags are truly "
                            "present (flag precision).")
     assert "beat the surface-form dictionary by 100.0 points under-coding recall" in said
+
+
+def test_validation_difference_reading_says_why_a_pair_cannot_be_compared():
+    rows = [{"model": "TF-IDF + LR", "range": "X60-X84", "measure": "uncoded_found",
+             "base_estimate": 0.0, "model_estimate": 0.0, "difference": 0.0, "low": 0.0,
+             "high": 0.0},
+            {"model": "TF-IDF + LR", "range": "X60-X84", "measure": "true_share",
+             "base_estimate": 0.0, "model_estimate": np.nan, "difference": np.nan,
+             "low": np.nan, "high": np.nan}]
+    said = undercoding.validation_difference_reading(pd.DataFrame(rows))
+    assert "TF-IDF + LR has the same under-coding recall (0%) on every resample." in said
+    assert "TF-IDF + LR flags no uncoded X60-X84 case, so it has no flag precision." in said

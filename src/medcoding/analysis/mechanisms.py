@@ -142,7 +142,8 @@ def gap_reading(gap: dict, k: int) -> str:
             f"{readings.interval(gap['coded_share'], gap['coded_low'], gap['coded_high'], '.0%')}"
             f"; the model ranks {gap['top_k_coded']:.0%} of the coded and "
             f"{gap['top_k_uncoded']:.0%} of the uncoded ones in its top {k}. ")
-    span = readings.interval(gap["difference"], gap["low"], gap["high"], readings.points)
+    span = readings.interval(gap["difference"], gap["low"], gap["high"], readings.points).replace(
+        " (95% CI", ", 95% CI").rstrip(")")
     sign = readings.direction(gap["low"], gap["high"])
     if sign > 0:
         return text + (f"It ranks the coded ones higher (difference {span}): part of the gap "

@@ -571,7 +571,6 @@ def validation_difference_reading(differences: pd.DataFrame, base: str = "PLM-CA
     flags) and flag precision (the share of its flagged uncoded cases truly present), then
     whether each baseline does better or worse (:func:`medcoding.readings.compare`), from
     :func:`validation_differences`."""
-    from medcoding import readings
     from medcoding.analysis.comparison import called
 
     if differences.empty:
@@ -585,12 +584,26 @@ def validation_difference_reading(differences: pd.DataFrame, base: str = "PLM-CA
                 "(under-coding recall)" if np.isfinite(recall) else
                 f"{spec}: no truly present case is uncoded")
         lead += (f", and {precision:.0%} of the uncoded cases it flags are truly present (flag "
-                 "precision)." if np.isfinite(precision) else ", and flags no uncoded case.")
-        said = [readings.compare(base, called(row["model"]), row["difference"], row["low"],
-                                 row["high"], FLAG_MEASURES[row["measure"]], readings.points)
+                 "precision)." if np.isfinite(precision) else ", and it flags no uncoded case.")
+        said = [_compared(base, called(row["model"]), row, spec)
                 for _, row in by_range.iterrows()]
         parts.append(" ".join([lead, *said]))
     return " ".join(parts)
+
+
+def _compared(base: str, name: str, row: pd.Series, spec: str) -> str:
+    """One sentence of :func:`validation_difference_reading`: who is ahead on the row's
+    measure, or why the two cannot be compared."""
+    from medcoding import readings
+
+    measure = FLAG_MEASURES[row["measure"]]
+    if row["measure"] == "true_share" and np.isnan(row["model_estimate"]):
+        return readings.sentence(f"{name} flags no uncoded {spec} case, so it has no {measure}.")
+    if row["base_estimate"] == row["model_estimate"] and row["low"] == row["high"]:
+        return readings.sentence(f"{name} has the same {measure} "
+                                 f"({row['model_estimate']:.0%}) on every resample.")
+    return readings.compare(base, name, row["difference"], row["low"], row["high"], measure,
+                            readings.points)
 
 
 def mechanism_summary(mechanisms: pd.DataFrame) -> pd.DataFrame:
@@ -627,7 +640,7 @@ def reading(beside: pd.DataFrame, checked: pd.DataFrame | None = None,
         text = (f"{row['range']}: the model detects {row['our_detected_0.5']:.1%} of the "
                 f"human-coded cases at 0.5 and {row['our_detected_lowered']:.1%} at "
                 f"{row['lowered_boundary']:g}, where it flags {int(row['our_extra_cases']):,} "
-                "uncoded cases")
+                f"uncoded case{'' if int(row['our_extra_cases']) == 1 else 's'}")
         if not np.isnan(row["study_detected_0.5"]):
             text += (f" (the study: {row['study_detected_0.5']:.1%} and "
                      f"{row['study_detected_lowered']:.1%}, "
@@ -652,11 +665,11 @@ def reading(beside: pd.DataFrame, checked: pd.DataFrame | None = None,
     if summary is not None:
         for _, row in summary.iterrows():
             said = []
-            if row["top_reason"]:
+            if row["top_reason"] and row["present"]:
                 said.append(f"the coder's commonest recorded reason for missing a present one "
                             f"is {row['top_reason']} ({row['top_reason_cases']} of "
                             f"{row['present']})")
-            if row["top_distractor"]:
+            if row["top_distractor"] and row["absent"]:
                 said.append(f"the commonest cause of an absent one is {row['top_distractor']} "
                             f"({row['top_distractor_cases']} of {row['absent']})")
             if said:
