@@ -100,6 +100,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--frozen-layers", type=int, default=3,
                         help="layers kept fixed in path (d), as the default profile (default 3)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                        help="the project's precision in (b) and (d) (default: what auto picks "
+                             "here; fp32 with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 "
+                             "stands in for a CPU without native bfloat16)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="encoder dropout in path (d), as the default profile (default 0.0)")
     args = parser.parse_args()
@@ -127,7 +131,7 @@ def main() -> None:
     def project_forward(m, input_ids, attention_mask):
         return m(input_ids, attention_mask)
 
-    chosen = resolve("auto", "cpu")
+    chosen = resolve(args.precision, "cpu")
     other = "fp32" if chosen.bf16 else "bf16"
     print(f"precision auto -> {chosen.precision}: {chosen.reason}")
     rows, cpu_rows = {}, {}
