@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medcoding import metrics
+from medcoding.analysis.comparison import MODEL
 from medcoding.analysis.inputs import AnalysisInputs
 
 SHARE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -208,7 +209,7 @@ def trends_by_model(models, min_train_count: int = 1000, n_resamples: int = 1000
     return table[["model", "factor", "codes", "correlation", "low", "high"]]
 
 
-def model_trend_reading(table: pd.DataFrame, base: str = "PLM-CA") -> str:
+def model_trend_reading(table: pd.DataFrame, base: str = MODEL) -> str:
     """Per baseline of :func:`trends_by_model`, whether its per-code F1 follows the same trends
     as ``base``'s. A dictionary learns nothing from the training codes, so what its trends say
     about the data is spelt out only where their intervals (and ``base``'s) support it."""

@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from medcoding import metrics
+from medcoding.analysis.comparison import MODEL
 from medcoding.analysis.inputs import AnalysisInputs
 
 
@@ -148,7 +149,7 @@ def differences_by_model(models, ks=(5, 10), n_resamples: int = 1000, seed: int 
                                        "high"])
 
 
-def model_reading(table: pd.DataFrame, base: str = "PLM-CA") -> str:
+def model_reading(table: pd.DataFrame, base: str = MODEL) -> str:
     """Per baseline of :func:`differences_by_model`, whether it ranks primary codes above
     secondary ones too. The frequency prior ranks every course alike, so a gap it shows as
     well comes with which codes are primary, not with reading the notes."""

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medcoding import evaluation
+from medcoding.analysis.comparison import MODEL
 from medcoding.analysis.inputs import AnalysisInputs
 
 
@@ -221,7 +222,7 @@ def medians_by_model(departments: pd.DataFrame) -> pd.DataFrame:
 
 
 def baseline_agreement(departments: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
-                       base: str = "PLM-CA") -> pd.DataFrame:
+                       base: str = MODEL) -> pd.DataFrame:
     """Over the included departments, ``base`` beside each baseline: the mean department F1 of
     both and their difference (95% interval from resampling departments, the same draw for
     both), and the correlation of their department F1 (bootstrap interval). A high correlation
@@ -255,7 +256,7 @@ def baseline_agreement(departments: pd.DataFrame, n_resamples: int = 1000, seed:
     return pd.DataFrame(rows, columns=columns)
 
 
-def baseline_reading(agreement: pd.DataFrame, base: str = "PLM-CA") -> str:
+def baseline_reading(agreement: pd.DataFrame, base: str = MODEL) -> str:
     """Per baseline: whether ``base`` scores higher in the mean department, and whether the
     same departments are hard for both (:func:`baseline_agreement`)."""
     from medcoding import readings

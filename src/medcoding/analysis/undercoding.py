@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from medcoding import icd10
+from medcoding.analysis.comparison import MODEL
 from medcoding.analysis.inputs import AnalysisInputs
 from medcoding.cohort.contract import EVIDENCE_IMPLIED, EVIDENCE_LEVELS, EVIDENCE_NAMED
 
@@ -537,7 +538,7 @@ def flag_ratios(inputs: AnalysisInputs, spec: str, boundary: float) -> dict:
 
 
 def validation_differences(models, specs, boundaries: dict[str, float], n_resamples: int = 1000,
-                           seed: int = 0, base: str = "PLM-CA") -> pd.DataFrame:
+                           seed: int = 0, base: str = MODEL) -> pd.DataFrame:
     """``base`` minus each text-reading baseline in :data:`FLAG_MEASURES`, per range, with a 95%
     interval from resampling test patients (the same draw for both models,
     :func:`medcoding.analysis.paired.ratio_difference`).
@@ -549,15 +550,16 @@ def validation_differences(models, specs, boundaries: dict[str, float], n_resamp
     reference = models[base]
     units = reference.inputs.split["patient_id"]
     rows = []
+    mine = {spec: flag_ratios(reference.inputs, spec, boundaries[spec]) for spec in specs}
     for name, scored in models.items():
         if name == base or not scored.reads_text:
             continue
         own = model_boundaries(scored, specs, boundaries)
         for spec in specs:
-            mine = flag_ratios(reference.inputs, spec, boundaries[spec])
             theirs = flag_ratios(scored.inputs, spec, own[spec])
             for measure in FLAG_MEASURES:
-                found = ratio_difference(mine[measure], theirs[measure], units, n_resamples, seed)
+                found = ratio_difference(mine[spec][measure], theirs[measure], units,
+                                         n_resamples, seed)
                 rows.append({"model": name, "range": spec, "measure": measure,
                              "base_estimate": found["first"], "model_estimate": found["second"],
                              "difference": found["difference"], "low": found["low"],
@@ -566,7 +568,7 @@ def validation_differences(models, specs, boundaries: dict[str, float], n_resamp
                                        "model_estimate", "difference", "low", "high"])
 
 
-def validation_difference_reading(differences: pd.DataFrame, base: str = "PLM-CA") -> str:
+def validation_difference_reading(differences: pd.DataFrame, base: str = MODEL) -> str:
     """Per range, PLM-CA's under-coding recall (the share of the truly present uncoded cases it
     flags) and flag precision (the share of its flagged uncoded cases truly present), then
     whether each baseline does better or worse (:func:`medcoding.readings.compare`), from
