@@ -3,7 +3,7 @@
 (a) naive: float32, eager attention, fixed batches in random order, every document padded to the
     longest of its batch, every window (padding windows too) through the encoder;
 (b) project: the precision ``auto`` picks here (bfloat16 autocast where the CPU has native
-    bfloat16, else float32; ``medcoding.precision``), eager attention for training and SDPA for
+    bfloat16, else float32; ``medcoding.precision``), SDPA attention for training and
     inference, length-bucketed token-budget micro-batches, only windows with real tokens encoded;
 (c) the project's path in the other precision, to show what the choice is worth on this CPU;
 (d) the default profile's training: (b) with the encoder's embeddings and first
@@ -135,16 +135,16 @@ def main() -> None:
     other = "fp32" if chosen.bf16 else "bf16"
     print(f"precision auto -> {chosen.precision}: {chosen.reason}")
     rows, cpu_rows = {}, {}
-    for name, forward, precision, train_steps, scoring, score_attention in [
+    for name, forward, precision, train_steps, scoring, attention in [
         ("a naive", naive_forward, "fp32", naive_steps, naive_batches, "eager"),
         ("b project", project_forward, chosen.precision, project_steps, score_batches, "sdpa"),
         ("c project", project_forward, other, project_steps, score_batches, "sdpa"),
     ]:
         model.load_state_dict(initial)
-        model.set_attention("eager")
+        model.set_attention(attention)
         train_wall, train_cpu = train_pass(model, documents, targets, train_steps, forward,
                                            precision)
-        model.set_attention(score_attention)
+        model.set_attention(attention)
         score_wall, score_cpu = score_pass(model, documents, scoring, forward, precision)
         rows[name] = (real_tokens / train_wall, real_tokens / score_wall)
         cpu_rows[name] = (real_tokens / train_cpu, real_tokens / score_cpu)
@@ -153,7 +153,7 @@ def main() -> None:
               f"per CPU-second: {cpu_rows[name][0]:,.0f} and {cpu_rows[name][1]:,.0f} tok)",
               flush=True)
     model.load_state_dict(initial)
-    model.set_attention("eager")
+    model.set_attention("sdpa")
     freeze_lower_layers(model.encoder, args.frozen_layers)
     set_encoder_dropout(model.encoder, args.dropout)
     frozen_wall, _ = train_pass(model, documents, targets, project_steps, project_forward,

@@ -48,6 +48,37 @@ def test_padding_windows_and_tokens_do_not_change_logits(tiny, attention):
     model.set_attention("eager")
 
 
+def _training_step(model, documents, attention):
+    """Loss and encoder gradients of one training step (dropout on) under one attention kernel."""
+    model.set_attention(attention)
+    model.train()
+    model.zero_grad()
+    torch.manual_seed(1)
+    logits = model(*collate(documents, min_chunks=4))  # [3, 7]; padded windows included
+    targets = torch.zeros_like(logits)
+    targets[:, 0] = 1
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.encoder.named_parameters()
+             if p.grad is not None}
+    model.zero_grad()
+    model.eval()
+    model.set_attention("eager")
+    return loss.detach(), grads
+
+
+def test_training_under_sdpa_matches_eager_attention(tiny):
+    """Training's default kernel (SDPA, ``TrainConfig.attn_implementation``) computes the eager
+    reference's loss and gradients, with dropout on and padding windows in the batch."""
+    model, _, documents = tiny
+    eager_loss, eager_grads = _training_step(model, documents, "eager")
+    sdpa_loss, sdpa_grads = _training_step(model, documents, "sdpa")
+    torch.testing.assert_close(sdpa_loss, eager_loss, atol=1e-6, rtol=1e-5)
+    assert eager_grads.keys() == sdpa_grads.keys() and len(eager_grads) > 10
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(sdpa_grads[name], grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
 def test_attention_is_zero_on_padding_and_sums_to_one(tiny):
     model, _, documents = tiny
     input_ids, attention_mask = collate(documents, min_chunks=5)

@@ -140,7 +140,7 @@ class TrainConfig:
     chunk_size: PositiveInt = 128
     grad_clip: PositiveFloat = 1.0
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # medcoding.precision; auto: bf16 if native
-    attn_implementation: str = "eager"  # encoder attention while training
+    attn_implementation: str = "sdpa"  # encoder attention while training (eager: the reference)
     eval_attn_implementation: str = "sdpa"  # encoder attention while scoring
     seed: NonNegativeInt = 0
     checkpoint_every: NonNegativeInt = 50  # optimizer steps between checkpoints (0: epoch ends)
