@@ -102,8 +102,8 @@ def main() -> None:
                         help="layers kept fixed in path (d), as the default profile (default 3)")
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
                         help="the project's precision in (b) and (d) (default: what auto picks "
-                             "here; fp32 with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 "
-                             "stands in for a CPU without native bfloat16)")
+                             "here; ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 stands in "
+                             "for a CPU without native bfloat16, and auto then picks fp32)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="encoder dropout in path (d), as the default profile (default 0.0)")
     args = parser.parse_args()

@@ -39,6 +39,23 @@ def test_cpuinfo_flags_decide_auto(tmp_path):
     assert precision.decide("auto", "cpu", None, torch_probe=False).precision == "fp32"
 
 
+def test_a_onednn_isa_cap_below_avx512_bf16_makes_auto_fp32(tmp_path, monkeypatch):
+    (tmp_path / "amx").write_text(SAPPHIRE_RAPIDS)
+    amx = precision.cpu_flags(tmp_path / "amx")
+    held = precision.decide("auto", "cpu", amx, isa_cap="AVX2")
+    assert held.precision == "fp32" and "AVX2" in held.reason and "emulated" in held.reason
+    assert precision.decide("auto", "cpu", amx, isa_cap="AVX512_CORE_AMX").bf16  # not below
+    assert precision.decide("auto", "cpu", amx, isa_cap="SOMETHING_NEW").bf16  # unknown: flags
+    assert precision.decide("bf16", "cpu", amx, isa_cap="AVX2").bf16  # asked for: given
+    assert precision.onednn_isa_cap({"DNNL_MAX_CPU_ISA": " avx2 "}) == "AVX2"
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+                                     "DNNL_MAX_CPU_ISA": "AVX2"}) == "AVX512_CORE"
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": ""}) is None
+    # resolve() on this machine reads the variable: held to AVX2, auto is float32 whatever the CPU
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert precision.resolve("auto", "cpu").precision == "fp32"
+
+
 def test_explicit_choices_gpus_and_bad_values():
     avx2 = frozenset({"avx2"})
     assert precision.decide("bf16", "cpu", avx2) == precision.Choice("bf16", "requested")

@@ -6,7 +6,9 @@ bfloat16 autocast only where it runs natively:
 
 - CUDA: when ``torch.cuda.is_bf16_supported()`` (Ampere and later);
 - CPU: when the processor has AVX-512 BF16 or AMX-BF16 (``/proc/cpuinfo`` flags ``avx512_bf16``,
-  ``amx_bf16``, or torch's own CPU probe where ``/proc/cpuinfo`` is absent).
+  ``amx_bf16``, or torch's own CPU probe where ``/proc/cpuinfo`` is absent), unless
+  ``ONEDNN_MAX_CPU_ISA`` (or the older ``DNNL_MAX_CPU_ISA``) holds oneDNN to an instruction set
+  below AVX-512 BF16, such as ``AVX2``: oneDNN then emulates bfloat16 as on a CPU without it.
 
 Everywhere else ``auto`` is float32: on a CPU without native bfloat16, bf16 autocast emulates
 each matrix product and runs about ten times slower than float32 (MiniLM forward and backward on
@@ -19,6 +21,8 @@ in the other; the precision actually used is written into the model's ``config.j
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,10 @@ import torch
 PRECISIONS = ("auto", "bf16", "fp32")
 #: /proc/cpuinfo flags of x86 CPUs that multiply bfloat16 matrices natively
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+#: values of ONEDNN_MAX_CPU_ISA that hold oneDNN below AVX-512 BF16 (its bfloat16 kernels)
+ISA_CAPS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
+                                   "AVX512_CORE", "AVX512_CORE_VNNI"})
+ISA_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
 
 @dataclass(frozen=True)
@@ -65,12 +73,23 @@ def torch_cpu_bf16() -> bool:
     return any(bool(probe()) for probe in probes if probe is not None)
 
 
+def onednn_isa_cap(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The instruction set oneDNN is capped at (``ONEDNN_MAX_CPU_ISA``, ``DNNL_MAX_CPU_ISA``)."""
+    for variable in ISA_CAP_VARIABLES:
+        value = environ.get(variable, "").strip().upper()
+        if value:
+            return value
+    return None
+
+
 def decide(requested: str, device_type: str, flags: frozenset[str] | None = None,
-           cuda_bf16: bool = False, torch_probe: bool = False) -> Choice:
+           cuda_bf16: bool = False, torch_probe: bool = False,
+           isa_cap: str | None = None) -> Choice:
     """Resolve ``requested`` for a device; pure, so the decision is tested without the hardware.
 
     ``flags`` are the CPU's feature flags (``None``: unknown, then ``torch_probe`` decides);
-    ``cuda_bf16`` whether the CUDA device supports bfloat16.
+    ``cuda_bf16`` whether the CUDA device supports bfloat16; ``isa_cap`` the instruction set
+    oneDNN is held to (``ONEDNN_MAX_CPU_ISA``; ``None``: not capped).
     """
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {requested!r}")
@@ -81,6 +100,9 @@ def decide(requested: str, device_type: str, flags: frozenset[str] | None = None
                 else Choice("fp32", "CUDA device without bfloat16"))
     if device_type != "cpu":
         return Choice("fp32", f"{device_type}: bfloat16 not known to be native")
+    if isa_cap in ISA_CAPS_WITHOUT_BF16:
+        return Choice("fp32", f"oneDNN held to {isa_cap} (ONEDNN_MAX_CPU_ISA), below AVX-512 "
+                      "BF16: bf16 autocast would be emulated, ~10x slower")
     if flags is not None:
         native = sorted(NATIVE_BF16_FLAGS & flags)
         if native:
@@ -100,7 +122,8 @@ def resolve(requested: str = "auto", device: torch.device | str = "cpu") -> Choi
     if requested != "auto" or device_type != "cpu":
         return decide(requested, device_type)
     flags = cpu_flags()
-    return decide(requested, "cpu", flags, torch_probe=flags is None and torch_cpu_bf16())
+    return decide(requested, "cpu", flags, torch_probe=flags is None and torch_cpu_bf16(),
+                  isa_cap=onednn_isa_cap())
 
 
 def default_device() -> torch.device:
