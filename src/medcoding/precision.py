@@ -101,8 +101,8 @@ def decide(requested: str, device_type: str, flags: frozenset[str] | None = None
     if device_type != "cpu":
         return Choice("fp32", f"{device_type}: bfloat16 not known to be native")
     if isa_cap in ISA_CAPS_WITHOUT_BF16:
-        return Choice("fp32", f"oneDNN held to {isa_cap} (ONEDNN_MAX_CPU_ISA), below AVX-512 "
-                      "BF16: bf16 autocast would be emulated, ~10x slower")
+        return Choice("fp32", f"oneDNN held to {isa_cap} by its MAX_CPU_ISA setting, below "
+                      "AVX-512 BF16: bf16 autocast would be emulated, ~10x slower")
     if flags is not None:
         native = sorted(NATIVE_BF16_FLAGS & flags)
         if native:
